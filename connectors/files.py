@@ -1,0 +1,133 @@
+"""Files under a root folder: walking by extension, change fingerprints, bounded reads, paging."""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from connectors.records import Failure, Page, SourceDoc, TerminalError
+
+MAX_BYTES = 32 * 1024 * 1024
+PAGE_SIZE = 64
+
+
+class UnreadableFile(Exception):
+    """A file whose bytes cannot be used; the message is the reason a Failure reports."""
+
+
+def walk(root: Path, extensions: Sequence[str]) -> Iterator[tuple[str, Path]]:
+    """Yields (posix path relative to root, path) of files with one of the extensions, sorted.
+
+    `root` may be a single file (its relative path is its name). Hidden files and folders
+    are skipped; a missing root is a TerminalError.
+    """
+    suffixes = tuple(ext.lower() for ext in extensions)
+    if root.is_file():
+        if root.name.lower().endswith(suffixes):
+            yield root.name, root
+        return
+    if not root.is_dir():
+        raise TerminalError(f"{root} does not exist")
+    found: list[tuple[str, Path]] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(suffixes):
+                continue
+            path = Path(folder, name)
+            found.append((path.relative_to(root).as_posix(), path))
+    yield from sorted(found)
+
+
+def fingerprint(path: Path) -> str:
+    """'<mtime_ns>:<size>': changes whenever the file is rewritten."""
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def fingerprints(root: Path, extensions: Sequence[str]) -> dict[str, str]:
+    """Fingerprints of every matching file under root, by relative path."""
+    found = {}
+    for relpath, path in walk(root, extensions):
+        try:
+            found[relpath] = fingerprint(path)
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def changed_files(current: Mapping[str, str], previous: Mapping[str, str]) -> list[str]:
+    """Relative paths that are new or whose fingerprint differs from `previous`, sorted."""
+    return sorted(relpath for relpath, mark in current.items() if previous.get(relpath) != mark)
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """The file's bytes; UnreadableFile when it is empty, over `max_bytes` or unreadable."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise UnreadableFile(f"cannot read file: {error.strerror or error}") from error
+    if not data:
+        raise UnreadableFile("empty file")
+    if len(data) > max_bytes:
+        raise UnreadableFile(f"file is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+def decode_text(data: bytes) -> str:
+    """Text of UTF-8 (or BOM-marked UTF-16) bytes; UnreadableFile for binary or other encodings."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in data:
+        raise UnreadableFile("binary content (NUL bytes), not text")
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(f"not {encoding} text: byte {error.start} is invalid") from error
+
+
+def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """The file as text; UnreadableFile when empty, too large, binary or not UTF-8."""
+    text = decode_text(read_bytes(path, max_bytes))
+    if not text.strip():
+        raise UnreadableFile("file holds only whitespace")
+    return text
+
+
+def acl_for(relpath: str, rules: Mapping[str, list[str]] | None) -> list[str]:
+    """Principals of the first glob in `rules` matching the relative path; ['*'] if none does."""
+    for pattern, principals in (rules or {}).items():
+        if fnmatch.fnmatchcase(relpath, pattern):
+            return list(principals)
+    return ["*"]
+
+
+def pull_pages(
+    current: Mapping[str, str],
+    cursor: Mapping[str, Any] | None,
+    read: Callable[[str], Iterable[SourceDoc | Failure]],
+    page_size: int = PAGE_SIZE,
+) -> Iterator[Page]:
+    """Pages of what `read` makes of each file changed since `cursor` ({"files": {relpath: mark}}).
+
+    Each page's cursor covers only files whose records are all in it or earlier pages, so a
+    run stopped mid-way re-reads the rest; the last page's cursor lists exactly `current`.
+    """
+    previous = dict((cursor or {}).get("files", {}))
+    done = {relpath: mark for relpath, mark in previous.items() if relpath in current}
+    docs: list[SourceDoc] = []
+    failures: list[Failure] = []
+    for relpath in changed_files(current, previous):
+        for record in read(relpath):
+            (docs if isinstance(record, SourceDoc) else failures).append(record)
+            if len(docs) + len(failures) >= page_size:
+                yield Page(docs=docs, failures=failures, cursor={"files": dict(done)})
+                docs, failures = [], []
+        done[relpath] = current[relpath]
+    yield Page(docs=docs, failures=failures, cursor={"files": dict(sorted(done.items()))})

@@ -1,0 +1,260 @@
+"""GitHub pull requests and issues as SourceDocs, and a connector over a folder of API responses.
+
+The folder holds GitHub REST API responses as files: `repos/<owner>/<repo>/pulls.json`
+(GET /repos/{o}/{r}/pulls?state=all), `pulls/<n>/reviews.json`, and, when present,
+`pulls/<n>/comments.json` (review comments), `issues.json`, `issues/<n>/comments.json` and
+`repo.json` (GET /repos/{o}/{r}, whose `private` flag sets the ACL).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import ValidationError
+
+from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
+
+SOURCE = "github"
+ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ValidationError)
+
+
+def repo_acl(repo: str, private: bool) -> list[str]:
+    """Who may read a repository's documents: everyone, or the repository's readers."""
+    return [f"github:{repo}"] if private else ["*"]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A GitHub timestamp ("2025-04-04T01:27:00Z") as a datetime; None stays None."""
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def login_of(record: dict[str, Any]) -> str | None:
+    """The login of the user who wrote a record; None for a missing (deleted) user."""
+    user = record.get("user")
+    return user.get("login") if isinstance(user, dict) else None
+
+
+def label_names(item: dict[str, Any]) -> list[str]:
+    """Label names of an issue or pull request (label objects or plain strings)."""
+    return [label["name"] if isinstance(label, dict) else str(label) for label in item.get("labels") or []]
+
+
+def unique(values: list[str | None]) -> list[str]:
+    """The non-empty values in first-seen order, each once."""
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def compose_text(title: str, body: str | None, lines: list[str]) -> str:
+    """Title, body and activity lines as one text, blank-line separated."""
+    return "\n\n".join(part for part in (title, (body or "").strip(), "\n".join(lines)) if part)
+
+
+def say(prefix: str, body: str | None) -> str:
+    """One activity line: the prefix, then the body after a colon when there is one."""
+    body = (body or "").strip()
+    return f"{prefix}: {body}" if body else prefix
+
+
+def build_pull_request_doc(
+    pr: dict[str, Any],
+    reviews: list[dict[str, Any]],
+    comments: list[dict[str, Any]],
+    repo: str,
+    private: bool = False,
+) -> SourceDoc:
+    """One pull request with its reviews and review comments folded in."""
+    url = pr["html_url"]
+    lines = [
+        say(f"Review by {login_of(r) or 'ghost'} ({r.get('state') or 'UNKNOWN'})", r.get("body"))
+        for r in reviews
+    ]
+    lines += [
+        say(f"Comment by {login_of(c) or 'ghost'} on {c.get('path') or 'the diff'}", c.get("body"))
+        for c in comments
+    ]
+    author = login_of(pr)
+    review_states = [
+        {"user": login_of(r), "state": r.get("state"), "submitted_at": r.get("submitted_at")}
+        for r in reviews
+    ]
+    merged_at = pr.get("merged_at")
+    meta = {
+        "repo": repo,
+        "number": str(pr["number"]),
+        "state": str(pr.get("state") or ""),
+        "merged": "true" if pr.get("merged", merged_at is not None) else "false",
+        "review_states": json.dumps(review_states),
+        "approved": "true" if any(r.get("state") == "APPROVED" for r in reviews) else "false",
+    }
+    if merged_at:
+        meta["merged_at"] = merged_at
+    if pr.get("closed_at"):
+        meta["closed_at"] = pr["closed_at"]
+    if labels := label_names(pr):
+        meta["labels"] = json.dumps(labels)
+    title = pr.get("title") or ""
+    return SourceDoc(
+        id=doc_id(SOURCE, url),
+        source=SOURCE,
+        native_id=url,
+        kind="pull_request",
+        title=title,
+        text=compose_text(title, pr.get("body"), lines),
+        url=url,
+        author=author,
+        people=unique([author, *map(login_of, reviews), *map(login_of, comments)]),
+        created_at=parse_time(pr.get("created_at")),
+        updated_at=parse_time(pr.get("updated_at")),
+        container=repo,
+        acl=repo_acl(repo, private),
+        meta=meta,
+    )
+
+
+def build_issue_doc(
+    issue: dict[str, Any], comments: list[dict[str, Any]], repo: str, private: bool = False
+) -> SourceDoc:
+    """One issue with its comments folded in."""
+    url = issue["html_url"]
+    lines = [say(f"Comment by {login_of(c) or 'ghost'}", c.get("body")) for c in comments]
+    author = login_of(issue)
+    meta = {"repo": repo, "number": str(issue["number"]), "state": str(issue.get("state") or "")}
+    if issue.get("closed_at"):
+        meta["closed_at"] = issue["closed_at"]
+    if labels := label_names(issue):
+        meta["labels"] = json.dumps(labels)
+    title = issue.get("title") or ""
+    return SourceDoc(
+        id=doc_id(SOURCE, url),
+        source=SOURCE,
+        native_id=url,
+        kind="issue",
+        title=title,
+        text=compose_text(title, issue.get("body"), lines),
+        url=url,
+        author=author,
+        people=unique([author, *map(login_of, comments)]),
+        created_at=parse_time(issue.get("created_at")),
+        updated_at=parse_time(issue.get("updated_at")),
+        container=repo,
+        acl=repo_acl(repo, private),
+        meta=meta,
+    )
+
+
+class GitHubDirConnector:
+    """Pull requests and issues from a folder of saved GitHub API responses.
+
+    Cursor: {"files": {relative path: "<mtime_ns>:<size>"}}; a repository is read again
+    only when one of its files changed, appeared or went away. One page per repository.
+    """
+
+    source = SOURCE
+
+    def __init__(self, path: Path):
+        self.root = Path(path)
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Pages of the repositories whose files changed since `cursor`."""
+        files = dict((cursor or {}).get("files", {}))
+        seen: set[str] = set()
+        for repo_dir in self._repo_dirs():
+            prefix = repo_dir.relative_to(self.root).as_posix() + "/"
+            seen.add(prefix)
+            now = self._signatures(repo_dir)
+            before = {k: v for k, v in files.items() if k.startswith(prefix)}
+            if now == before:
+                continue
+            docs, failures = self._read_repo(repo_dir)
+            for key in before:
+                del files[key]
+            files.update(now)
+            yield Page(docs=docs, failures=failures, cursor={"files": dict(files)})
+        gone = [k for k in files if "/".join(k.split("/")[:3]) + "/" not in seen]
+        if gone:
+            for key in gone:
+                del files[key]
+            yield Page(cursor={"files": dict(files)})
+
+    def list_ids(self) -> Iterator[str]:
+        """The html_url of every pull request and issue in readable listing files."""
+        for repo_dir in self._repo_dirs():
+            for name in ("pulls.json", "issues.json"):
+                items, _ = self._load(repo_dir / name)
+                for item in items or []:
+                    if isinstance(item, dict) and item.get("html_url"):
+                        if name == "pulls.json" or "pull_request" not in item:
+                            yield item["html_url"]
+
+    def _repo_dirs(self) -> list[Path]:
+        repos = self.root / "repos"
+        if not repos.is_dir():
+            raise TerminalError(f"{self.root} has no repos/ folder: not a GitHub API export")
+        return [
+            repo
+            for owner in sorted(repos.iterdir())
+            if owner.is_dir()
+            for repo in sorted(owner.iterdir())
+            if repo.is_dir()
+        ]
+
+    def _signatures(self, repo_dir: Path) -> dict[str, str]:
+        out = {}
+        for path in sorted(repo_dir.rglob("*.json")):
+            stat = path.stat()
+            out[path.relative_to(self.root).as_posix()] = f"{stat.st_mtime_ns}:{stat.st_size}"
+        return out
+
+    def _load(self, path: Path) -> tuple[list[Any] | dict[str, Any] | None, Failure | None]:
+        """A JSON file's value, or a Failure naming the file; (None, None) when it is absent."""
+        if not path.exists():
+            return None, None
+        rel = path.relative_to(self.root).as_posix()
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            reason = f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            return None, Failure(source=SOURCE, native_id=rel, reason=reason)
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, Failure(source=SOURCE, native_id=rel, reason=f"unreadable: {exc}")
+        expected = dict if path.name == "repo.json" else list
+        if not isinstance(value, expected):
+            reason = f"expected a JSON {'object' if expected is dict else 'array'}"
+            return None, Failure(source=SOURCE, native_id=rel, reason=reason)
+        return value, None
+
+    def _read_repo(self, repo_dir: Path) -> tuple[list[SourceDoc], list[Failure]]:
+        repo = f"{repo_dir.parent.name}/{repo_dir.name}"
+        failures: list[Failure] = []
+
+        def load(path: Path) -> Any:
+            value, failure = self._load(path)
+            if failure:
+                failures.append(failure)
+            return value
+
+        info = load(repo_dir / "repo.json")
+        private = bool(info.get("private")) if info is not None else (repo_dir / "repo.json").exists()
+        docs: list[SourceDoc] = []
+        for kind, listing in (("pulls", "pulls.json"), ("issues", "issues.json")):
+            for i, item in enumerate(load(repo_dir / listing) or []):
+                if kind == "issues" and isinstance(item, dict) and "pull_request" in item:
+                    continue
+                try:
+                    folder = repo_dir / kind / str(item["number"])
+                    if kind == "pulls":
+                        reviews = load(folder / "reviews.json") or []
+                        comments = load(folder / "comments.json") or []
+                        docs.append(build_pull_request_doc(item, reviews, comments, repo, private))
+                    else:
+                        comments = load(folder / "comments.json") or []
+                        docs.append(build_issue_doc(item, comments, repo, private))
+                except ITEM_ERRORS as exc:
+                    rel = (repo_dir / listing).relative_to(self.root).as_posix()
+                    native = item.get("html_url") if isinstance(item, dict) else None
+                    reason = f"bad {kind[:-1]} record: {type(exc).__name__}: {exc}"
+                    failures.append(Failure(source=SOURCE, native_id=native or f"{rel}[{i}]", reason=reason))
+        return docs, failures

@@ -1,0 +1,286 @@
+"""Pull requests (with reviews and review comments) and issues (with comments) from the GitHub REST API."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable, Iterator
+
+import httpx
+
+from connectors.github import (
+    ITEM_ERRORS,
+    SOURCE,
+    build_issue_doc,
+    build_pull_request_doc,
+    parse_time,
+)
+from connectors.records import Failure, Page, SourceDoc, TerminalError, TransientError
+
+API_VERSION = "2022-11-28"
+SECONDARY_LIMIT_WAIT = 60.0
+MAX_BACKOFF = 60.0
+
+
+class RequestRejected(Exception):
+    """A 4xx answer that retrying will not change (not found, forbidden, gone)."""
+
+    def __init__(self, url: str, status: int, message: str):
+        super().__init__(f"GET {url} -> HTTP {status}: {message}")
+        self.status = status
+
+
+class GitHubApiConnector:
+    """Pull requests and issues of the given repositories ("owner/repo"), pulled incrementally.
+
+    Cursor: {"repos": {"owner/repo": {"updated_at": iso, "issues_updated_at": iso,
+    "etags": {first listing page URL: ETag}}}}. Pull requests newer than `updated_at` and
+    issues newer than `issues_updated_at` are fetched again; a 304 on a listing's first page
+    means nothing changed there. One page per listing page; a repository's cursor moves
+    with its last page.
+    """
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        repos: list[str],
+        token: str | None = None,
+        base_url: str = "https://api.github.com",
+        client: httpx.Client | None = None,
+        max_retries: int = 5,
+        per_page: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time,
+    ):
+        self.repos = list(repos)
+        self.token = token
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(timeout=30.0, follow_redirects=True)
+        self.max_retries = max_retries
+        self.per_page = per_page
+        self.sleep = sleep
+        self.now = now
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Pages of pull requests and issues updated since `cursor`, repository by repository."""
+        state = copy.deepcopy((cursor or {}).get("repos", {}))
+        for repo in self.repos:
+            before = state.get(repo, {})
+            after: dict[str, Any] = {"etags": {}}
+            pending: Page | None = None
+            for page in self._repo_pages(repo, before, after):
+                if pending is not None:
+                    yield pending
+                pending = page
+            after = {k: v for k, v in after.items() if v}
+            if pending is None and after == before:
+                continue
+            state[repo] = after
+            last = pending or Page()
+            yield Page(docs=last.docs, failures=last.failures, cursor={"repos": copy.deepcopy(state)})
+
+    def list_ids(self) -> Iterator[str]:
+        """The html_url of every pull request and issue of the repositories (listings only)."""
+        for repo in self.repos:
+            for items in self._listing(f"/repos/{repo}/pulls", {"state": "all"}):
+                yield from (pr["html_url"] for pr in items)
+            for items in self._listing(f"/repos/{repo}/issues", {"state": "all"}):
+                yield from (i["html_url"] for i in items if "pull_request" not in i)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    def _repo_pages(self, repo: str, before: dict[str, Any], after: dict[str, Any]) -> Iterator[Page]:
+        """Pages of one repository; fills `after` with its next cursor state as it goes."""
+        privacy: dict[str, bool] = {}
+
+        def private() -> bool:
+            if "private" not in privacy:
+                privacy["private"] = bool(self._get_json(f"{self.base_url}/repos/{repo}").get("private"))
+            return privacy["private"]
+
+        mark = before.get("updated_at")
+        after["updated_at"] = mark
+        params = {"state": "all", "sort": "updated", "direction": "desc"}
+        for items in self._listing(f"/repos/{repo}/pulls", params, before, after):
+            fresh = [pr for pr in items if newer(pr.get("updated_at"), mark)]
+            after["updated_at"] = latest(after["updated_at"], *(pr.get("updated_at") for pr in fresh))
+            if fresh:
+                yield self._pull_request_page(repo, fresh, private)
+            if len(fresh) < len(items):
+                break
+
+        mark = before.get("issues_updated_at")
+        after["issues_updated_at"] = mark
+        params = {"state": "all", "sort": "updated", "direction": "desc"}
+        if mark:
+            params["since"] = mark
+        for items in self._listing(f"/repos/{repo}/issues", params, before, after):
+            fresh = [i for i in items if newer(i.get("updated_at"), mark)]
+            after["issues_updated_at"] = latest(after["issues_updated_at"], *(i.get("updated_at") for i in fresh))
+            issues = [i for i in fresh if "pull_request" not in i]
+            if issues:
+                yield self._issue_page(repo, issues, private)
+
+    def _pull_request_page(self, repo: str, prs: list[dict[str, Any]], private: Callable[[], bool]) -> Page:
+        docs: list[SourceDoc] = []
+        failures: list[Failure] = []
+        for pr in prs:
+            try:
+                base = f"{self.base_url}/repos/{repo}/pulls/{pr['number']}"
+                reviews = self._get_all(f"{base}/reviews")
+                comments = self._get_all(f"{base}/comments")
+                docs.append(build_pull_request_doc(pr, reviews, comments, repo, private()))
+            except (RequestRejected, *ITEM_ERRORS) as exc:
+                failures.append(item_failure(repo, pr, exc))
+        return Page(docs=docs, failures=failures)
+
+    def _issue_page(self, repo: str, issues: list[dict[str, Any]], private: Callable[[], bool]) -> Page:
+        docs: list[SourceDoc] = []
+        failures: list[Failure] = []
+        for issue in issues:
+            try:
+                url = f"{self.base_url}/repos/{repo}/issues/{issue['number']}/comments"
+                comments = self._get_all(url) if issue.get("comments", 1) else []
+                docs.append(build_issue_doc(issue, comments, repo, private()))
+            except (RequestRejected, *ITEM_ERRORS) as exc:
+                failures.append(item_failure(repo, issue, exc))
+        return Page(docs=docs, failures=failures)
+
+    def _listing(
+        self,
+        path: str,
+        params: dict[str, str],
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a repository listing; a 304 on the first page (ETag in `before`) ends it.
+
+        Issues disabled (410) is an empty listing; any other rejection is a TerminalError.
+        """
+        url: str | None = str(httpx.URL(self.base_url + path, params={**params, "per_page": self.per_page}))
+        first = url
+        etag = (before or {}).get("etags", {}).get(first)
+        while url:
+            response = self._fetch(url, etag if url == first else None)
+            if url == first and after is not None:
+                tag = etag if response.status_code == 304 else response.headers.get("etag")
+                if tag:
+                    after["etags"][first] = tag
+            if response.status_code == 304:
+                return
+            if response.status_code == 410:
+                return
+            if response.status_code >= 400:
+                raise TerminalError(str(rejection(url, response)))
+            items = decode(url, response)
+            if not isinstance(items, list):
+                raise TerminalError(f"GET {url} did not answer a JSON array")
+            yield items
+            url = response.links.get("next", {}).get("url")
+
+    def _get_all(self, url: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list endpoint."""
+        out: list[dict[str, Any]] = []
+        next_url: str | None = str(httpx.URL(url, params={"per_page": self.per_page}))
+        while next_url:
+            response = self._fetch(next_url)
+            if response.status_code >= 400:
+                raise rejection(next_url, response)
+            items = decode(next_url, response)
+            if not isinstance(items, list):
+                raise RequestRejected(next_url, response.status_code, "not a JSON array")
+            out.extend(items)
+            next_url = response.links.get("next", {}).get("url")
+        return out
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        response = self._fetch(url)
+        if response.status_code >= 400:
+            raise TerminalError(str(rejection(url, response)))
+        value = decode(url, response)
+        return value if isinstance(value, dict) else {}
+
+    def _fetch(self, url: str, etag: str | None = None) -> httpx.Response:
+        """GET with retries on rate limits, 5xx and transport errors; 401 is terminal."""
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if etag:
+            headers["If-None-Match"] = etag
+        reason = ""
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.client.get(url, headers=headers)
+            except httpx.TransportError as exc:
+                reason, wait = f"{type(exc).__name__}: {exc}", backoff(attempt)
+            else:
+                status = response.status_code
+                if status == 401:
+                    raise TerminalError(f"GitHub rejected the credentials (HTTP 401) for GET {url}")
+                wait = self._rate_limit_wait(response, attempt)
+                if wait is None and status < 500:
+                    return response
+                reason = f"HTTP {status}"
+                wait = backoff(attempt) if wait is None else wait
+            if attempt < self.max_retries:
+                self.sleep(wait)
+        raise TransientError(f"GET {url} failed after {self.max_retries + 1} attempts: {reason}")
+
+    def _rate_limit_wait(self, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait when the response is a rate limit; None when it is not one."""
+        if response.status_code not in (403, 429):
+            return None
+        headers = response.headers
+        if headers.get("retry-after"):
+            return max(float(headers["retry-after"]), 0.0)
+        if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+            return max(float(headers["x-ratelimit-reset"]) - self.now(), 1.0)
+        if response.status_code == 429 or "rate limit" in response.text.lower():
+            return min(SECONDARY_LIMIT_WAIT * 2**attempt, 15 * SECONDARY_LIMIT_WAIT)
+        return None
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff in seconds for the given attempt (0-based)."""
+    return min(2.0**attempt, MAX_BACKOFF)
+
+
+def newer(stamp: str | None, mark: str | None) -> bool:
+    """Whether a timestamp is after the watermark (everything is, with no watermark)."""
+    if mark is None or stamp is None:
+        return True
+    return parse_time(stamp) > parse_time(mark)
+
+
+def latest(*stamps: str | None) -> str | None:
+    """The latest of some timestamps, as given."""
+    known = [s for s in stamps if s]
+    return max(known, key=parse_time) if known else None
+
+
+def decode(url: str, response: httpx.Response) -> Any:
+    """The response body as JSON; a body that is not JSON is a TransientError."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(f"GET {url} answered a body that is not JSON: {exc}") from exc
+
+
+def rejection(url: str, response: httpx.Response) -> RequestRejected:
+    """The error for a 4xx answer, with GitHub's message when it sent one."""
+    try:
+        message = response.json().get("message", "")
+    except (ValueError, AttributeError):
+        message = response.text[:200]
+    return RequestRejected(url, response.status_code, message)
+
+
+def item_failure(repo: str, item: Any, exc: Exception) -> Failure:
+    """A Failure for an issue or pull request that could not be fetched or read."""
+    native = item.get("html_url") if isinstance(item, dict) else None
+    number = item.get("number") if isinstance(item, dict) else None
+    reason = f"{type(exc).__name__}: {exc}"
+    return Failure(source=SOURCE, native_id=native or f"{repo}#{number}", reason=reason)

@@ -1,0 +1,104 @@
+"""Records every connector produces: source documents, failures, pages and errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterator, Protocol
+
+from pydantic import BaseModel, Field, field_validator
+
+SOURCES = ("slack", "github", "docs", "meetings", "links", "directory")
+
+
+class SourceDoc(BaseModel, frozen=True):
+    """One artifact as its source knows it: a message, a file, a pull request, a link, a person.
+
+    `group` names the unit the transforms chunk together (a Slack thread or channel-day, one
+    file, one PR with its reviews); it defaults to the document's own id.
+    """
+
+    id: str
+    source: str
+    native_id: str
+    kind: str
+    title: str = ""
+    text: str = ""
+    url: str | None = None
+    author: str | None = None
+    people: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    container: str | None = None
+    group: str = ""
+    acl: list[str] = Field(default_factory=lambda: ["*"])
+    meta: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def in_utc(cls, value: datetime | None) -> datetime | None:
+        """Dates are UTC and aware (a naive date is taken as UTC)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.group:
+            object.__setattr__(self, "group", self.id)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that reaches the index: equal hashes mean nothing to re-embed."""
+        payload = self.model_dump(mode="json")
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def doc_id(source: str, native_id: str) -> str:
+    """The stable document id for a native id of a source."""
+    return f"{source}:{native_id}"
+
+
+class Failure(BaseModel, frozen=True):
+    """An input that could not be read; recorded in the catalog, never fatal to a run."""
+
+    source: str
+    native_id: str
+    reason: str
+
+
+class Page(BaseModel, frozen=True):
+    """What one pull step yields: documents, failures and the cursor that follows them.
+
+    The flow saves `cursor` only after the page's documents are indexed. `None` means the
+    page does not move the cursor (a connector may yield several pages per cursor step).
+    """
+
+    docs: list[SourceDoc] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)
+    cursor: dict[str, Any] | None = None
+
+
+class TransientError(Exception):
+    """An error that may pass on retry: HTTP 429 / 5xx, timeouts, dropped connections."""
+
+
+class TerminalError(Exception):
+    """An error that retrying will not fix: bad credentials, a missing export, bad config."""
+
+
+class Connector(Protocol):
+    """A source of documents.
+
+    `pull(cursor)` yields pages of new or changed documents since `cursor` (everything when
+    `cursor` is None). `list_ids()` yields the native ids of every document the source holds
+    now; the flow removes from the store what it no longer lists.
+    """
+
+    source: str
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]: ...
+
+    def list_ids(self) -> Iterator[str]: ...

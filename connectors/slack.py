@@ -1,0 +1,416 @@
+"""Slack messages as source documents: a workspace export reader, and the message
+conversion that the Web API connector shares."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import zipfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
+
+SOURCE = "slack"
+CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
+META_FILES = ("users.json", *CHANNEL_LISTS)
+DAY_FILE = re.compile(r"^([^/]+)/(\d{4}-\d{2}-\d{2})\.json$")
+MARKUP = re.compile(r"<((?:[@#!][^<>\s|]*|[A-Za-z][A-Za-z0-9+.-]*:[^<>\s|]*)(?:\|[^<>]*)?)>")
+MARKUP_MENTION = re.compile(r"<@([^<>|\s]+)(?:\|[^<>]*)?>")
+PLAIN_MENTION = re.compile(r"(?<![\w.@<])@([A-Za-z0-9_]+)")
+ID_LIKE = re.compile(r"^(?:eid_[0-9a-f]{8}|[UW][A-Z0-9]{8,})$")
+BROADCASTS = ("here", "channel", "everyone")
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A conversation as far as documents need it: id, name and who may read it."""
+
+    id: str
+    name: str
+    acl: tuple[str, ...] = ("*",)
+
+
+def clean_id(value: Any) -> str:
+    """A user id without the stray quotes and spaces some exports wrap it in."""
+    return str(value or "").strip().strip("'\"").strip()
+
+
+def read_channel(entry: Mapping[str, Any], private: bool) -> SlackChannel:
+    """The channel of a channels.json / groups.json / conversations.list entry."""
+    channel_id = str(entry.get("id") or entry.get("name") or "")
+    if not channel_id:
+        raise ValueError("channel entry has neither id nor name")
+    acl: tuple[str, ...] = ("*",)
+    if private:
+        acl = tuple(sorted({clean_id(m) for m in entry.get("members") or [] if clean_id(m)}))
+    return SlackChannel(id=channel_id, name=str(entry.get("name") or channel_id), acl=acl)
+
+
+def read_user_names(entries: Any) -> dict[str, str]:
+    """User id -> real name, from users.json or users.list members."""
+    names: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and clean_id(entry.get("id")):
+            profile = entry.get("profile") if isinstance(entry.get("profile"), dict) else {}
+            name = entry.get("real_name") or profile.get("real_name") or entry.get("name") or ""
+            names[clean_id(entry["id"])] = str(name)
+    return names
+
+
+def _render_markup(match: re.Match[str]) -> str:
+    body = match.group(1)
+    head, _, label = body.partition("|")
+    if head.startswith("@"):
+        return "@" + clean_id(head[1:])
+    if head.startswith("#"):
+        return "#" + (label or head[1:])
+    if head.startswith("!"):
+        command = head[1:].split("^")[0]
+        if label:
+            return label
+        return "@" + command if command in BROADCASTS else command
+    if not label or label == head or head == "mailto:" + label:
+        return label or head
+    return f"{label} ({head})"
+
+
+def normalise_text(text: str) -> str:
+    """Slack mrkdwn as plain text: `<@U1>` -> `@U1`, `<url|label>` -> `label (url)`, entities."""
+    return html.unescape(MARKUP.sub(_render_markup, text))
+
+
+def mentioned_ids(text: str, known_users: Mapping[str, str]) -> list[str]:
+    """User ids mentioned in raw message text, as `<@U1>` markup or plain `@id`.
+
+    A plain `@word` counts when it names a known user, or looks like a user id when no
+    user list is known.
+    """
+    found = [clean_id(m) for m in MARKUP_MENTION.findall(text)]
+    for token in PLAIN_MENTION.findall(text):
+        token = clean_id(token)
+        if token in known_users or (not known_users and ID_LIKE.match(token)):
+            found.append(token)
+    return found
+
+
+def parse_ts(ts: Any) -> datetime:
+    """The UTC time of a Slack timestamp such as "1700000000.000100"."""
+    try:
+        return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError) as err:
+        raise ValueError(f"bad Slack timestamp {ts!r}") from err
+
+
+def message_native_id(message: Mapping[str, Any], channel_id: str) -> str:
+    """The message's native id: its client_msg_id, else "<channel_id>/<ts>"."""
+    return str(message.get("client_msg_id") or f"{channel_id}/{message.get('ts')}")
+
+
+def is_thread_parent(message: Mapping[str, Any]) -> bool:
+    """Whether the message starts a thread that has replies."""
+    return message.get("thread_ts") == message.get("ts") and int(message.get("reply_count") or 0) > 0
+
+
+def permalink(workspace_url: str, channel_id: str, ts: str, thread_ts: str | None) -> str:
+    """A Slack permalink of a message, as the Slack client builds them."""
+    url = f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
+    if thread_ts and thread_ts != ts:
+        url += f"?thread_ts={thread_ts}&cid={channel_id}"
+    return url
+
+
+def _attachment_texts(message: Mapping[str, Any]) -> list[str]:
+    texts = []
+    for item in message.get("attachments") or []:
+        if isinstance(item, dict):
+            parts = [str(item[k]) for k in ("title", "text") if item.get(k)]
+            texts.append(" ".join(parts) or str(item.get("fallback") or ""))
+    return [t for t in texts if t]
+
+
+def _file_lines(message: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    lines, links = [], []
+    for item in message.get("files") or []:
+        if not isinstance(item, dict):
+            continue
+        label = item.get("title") or item.get("name") or "file"
+        name = f" [{item['name']}]" if item.get("name") and item.get("name") != label else ""
+        link = item.get("permalink") or item.get("url_private")
+        lines.append(f"[file: {label}{name}" + (f" ({link})]" if link else "]"))
+        if link:
+            links.append(str(link))
+    return lines, links
+
+
+def message_doc(
+    message: Any,
+    channel: SlackChannel,
+    user_names: Mapping[str, str],
+    workspace_url: str | None = None,
+    day: str | None = None,
+) -> SourceDoc:
+    """One Slack message as a SourceDoc; raises ValueError for a message it cannot read.
+
+    `day` is the channel-day the message is filed under (default: the UTC date of its ts).
+    """
+    if not isinstance(message, dict):
+        raise ValueError("message is not a JSON object")
+    try:
+        return _build_message_doc(message, channel, user_names, workspace_url, day)
+    except (TypeError, AttributeError, KeyError) as err:
+        raise ValueError(f"unreadable message {message.get('ts')!r}: {err!r}") from err
+
+
+def _build_message_doc(
+    message: dict[str, Any],
+    channel: SlackChannel,
+    user_names: Mapping[str, str],
+    workspace_url: str | None,
+    day: str | None,
+) -> SourceDoc:
+    ts = str(message.get("ts") or "")
+    created_at = parse_ts(ts)
+    native_id = message_native_id(message, channel.id)
+    author = clean_id(message.get("user") or message.get("bot_id")) or None
+    raw_text = str(message.get("text") or "")
+    attachments = _attachment_texts(message)
+    file_lines, file_links = _file_lines(message)
+    text = "\n".join(normalise_text(t) for t in [raw_text, *attachments, *file_lines] if t)
+    mentions = mentioned_ids("\n".join([raw_text, *attachments]), user_names)
+    people = list(dict.fromkeys([p for p in [author, *mentions] if p]))
+    thread_ts = str(message["thread_ts"]) if message.get("thread_ts") else None
+    day = day or created_at.date().isoformat()
+    edited = message.get("edited") if isinstance(message.get("edited"), dict) else {}
+    meta = {"channel_id": channel.id, "ts": ts}
+    if thread_ts:
+        meta["thread_ts"] = thread_ts
+    bot_profile = message.get("bot_profile") if isinstance(message.get("bot_profile"), dict) else {}
+    bot_name = message.get("username") or bot_profile.get("name")
+    user_name = user_names.get(author or "") or bot_name
+    if user_name:
+        meta["user_name"] = str(user_name)
+    for key in ("subtype", "bot_id", "reply_count", "parent_user_id"):
+        if message.get(key) not in (None, ""):
+            meta[key] = str(message[key])
+    if file_links:
+        meta["file_permalinks"] = json.dumps(file_links)
+    return SourceDoc(
+        id=doc_id(SOURCE, native_id),
+        source=SOURCE,
+        native_id=native_id,
+        kind="message",
+        title=f"#{channel.name} {day}",
+        text=text,
+        url=permalink(workspace_url, channel.id, ts, thread_ts) if workspace_url else None,
+        author=author,
+        people=people,
+        created_at=created_at,
+        updated_at=parse_ts(edited["ts"]) if edited.get("ts") else None,
+        container=channel.name,
+        group=f"{channel.id}/{thread_ts}" if thread_ts else f"{channel.id}/{day}",
+        acl=list(channel.acl),
+        meta=meta,
+    )
+
+
+class ExportFiles:
+    """The JSON files of a Slack export, in a directory or a .zip, by relative path."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile | None):
+        self._path = path
+        self._archive = archive
+        self._prefix = ""
+        if archive is not None:
+            names = archive.namelist()
+            roots = [n[: -len(m)] for n in names for m in META_FILES if n.endswith("/" + m)]
+            if not any(n in META_FILES for n in names) and len(set(roots)) == 1:
+                self._prefix = roots[0]
+
+    def signatures(self) -> dict[str, str]:
+        """Relative path -> a signature that changes when the file changes."""
+        if self._archive is not None:
+            return {
+                info.filename[len(self._prefix):]: f"crc:{info.CRC:08x}:{info.file_size}"
+                for info in self._archive.infolist()
+                if info.filename.startswith(self._prefix) and not info.is_dir()
+                and self._wanted(info.filename[len(self._prefix):])
+            }
+        found = {}
+        for name in META_FILES:
+            if (self._path / name).is_file():
+                found[name] = self._stat_signature(self._path / name)
+        for folder in sorted(os.scandir(self._path), key=lambda e: e.name):
+            if folder.is_dir():
+                for entry in os.scandir(folder.path):
+                    rel = f"{folder.name}/{entry.name}"
+                    if entry.is_file() and DAY_FILE.match(rel):
+                        found[rel] = self._stat_signature(Path(entry.path))
+        return found
+
+    def read(self, rel: str) -> bytes:
+        """The bytes of one file."""
+        if self._archive is not None:
+            return self._archive.read(self._prefix + rel)
+        return (self._path / rel).read_bytes()
+
+    @staticmethod
+    def _wanted(rel: str) -> bool:
+        return rel in META_FILES or bool(DAY_FILE.match(rel))
+
+    @staticmethod
+    def _stat_signature(path: Path) -> str:
+        stat = path.stat()
+        return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+@contextmanager
+def open_export(path: Path) -> Iterator[ExportFiles]:
+    """The files of the export at `path`; a missing or unreadable export is terminal."""
+    if path.is_dir():
+        yield ExportFiles(path, None)
+        return
+    if not path.is_file():
+        raise TerminalError(f"Slack export not found: {path}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise TerminalError(f"Slack export {path} is not a readable zip: {err}") from err
+    with archive:
+        yield ExportFiles(path, archive)
+
+
+def load_json(files: ExportFiles, rel: str) -> Any:
+    """A file's JSON; raises ValueError with a reason when it cannot be read."""
+    try:
+        raw = files.read(rel)
+    except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"cannot read {rel}: {err}") from err
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{rel} is not UTF-8: {err}") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{rel} is malformed JSON: {err}") from err
+
+
+@dataclass
+class ExportDirectory:
+    """Users and channels of an export, with what could not be read of them."""
+
+    user_names: dict[str, str]
+    channels: dict[str, SlackChannel]
+    failures: list[Failure]
+
+    def channel(self, folder: str) -> SlackChannel:
+        """The channel a daily-file folder belongs to (named after it when unlisted)."""
+        return self.channels.get(folder) or SlackChannel(id=folder, name=folder)
+
+
+def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDirectory:
+    """Users and channels from the export's list files that are present."""
+    failures: list[Failure] = []
+    entries: dict[str, Any] = {}
+    for name in META_FILES:
+        if name in present:
+            try:
+                entries[name] = load_json(files, name)
+            except ValueError as err:
+                failures.append(Failure(source=SOURCE, native_id=name, reason=str(err)))
+    channels: dict[str, SlackChannel] = {}
+    for name in CHANNEL_LISTS:
+        listed = entries.get(name) or []
+        if not isinstance(listed, list):
+            failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name} is not a list"))
+            continue
+        for entry in listed:
+            try:
+                channel = read_channel(entry, name != "channels.json" or bool(entry.get("is_private")))
+            except (ValueError, AttributeError) as err:
+                failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name}: {err}"))
+                continue
+            channels.setdefault(channel.name, channel)
+            channels.setdefault(channel.id, channel)
+    return ExportDirectory(read_user_names(entries.get("users.json")), channels, failures)
+
+
+class SlackExportConnector:
+    """Messages of a Slack workspace export (a directory or a .zip), one SourceDoc each.
+
+    Cursor: {"files": {relative path: signature}}; a pull re-reads the daily files that are
+    new or changed, or all of them when a users / channels list changed. Every page's cursor
+    holds the list files' signatures and the daily files read so far, so a crash resumes.
+    """
+
+    source = SOURCE
+
+    def __init__(self, path: Path, workspace_url: str | None = None):
+        self.path = Path(path)
+        self.workspace_url = workspace_url
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """One page per new or changed daily file, then one that drops deleted files."""
+        previous: dict[str, str] = dict((cursor or {}).get("files") or {})
+        with open_export(self.path) as files:
+            current = files.signatures()
+            directory = read_directory(files, current)
+            refresh = any(previous.get(name) != current.get(name) for name in META_FILES)
+            pending = list(directory.failures) if refresh else []
+            state = {k: current[k] for k in META_FILES if k in current}
+            if not refresh:
+                state.update({k: v for k, v in previous.items() if current.get(k) == v})
+            last = previous
+            for rel in sorted(k for k in current if k not in META_FILES):
+                if state.get(rel) == current[rel]:
+                    continue
+                docs, failures = self._read_day(files, rel, directory)
+                state[rel] = current[rel]
+                last = dict(state)
+                yield Page(docs=docs, failures=pending + failures, cursor={"files": last})
+                pending = []
+            if state != last or pending:
+                yield Page(failures=pending, cursor={"files": state})
+
+    def list_ids(self) -> Iterator[str]:
+        """Native ids of every message in the export that can be read."""
+        with open_export(self.path) as files:
+            current = files.signatures()
+            directory = read_directory(files, current)
+            for rel in sorted(k for k in current if k not in META_FILES):
+                channel = directory.channel(rel.split("/", 1)[0])
+                try:
+                    messages = load_json(files, rel)
+                except ValueError:
+                    continue
+                for message in messages if isinstance(messages, list) else []:
+                    if isinstance(message, dict) and message.get("ts"):
+                        yield message_native_id(message, channel.id)
+
+    def _read_day(
+        self, files: ExportFiles, rel: str, directory: ExportDirectory
+    ) -> tuple[list[SourceDoc], list[Failure]]:
+        folder, day = DAY_FILE.match(rel).groups()  # type: ignore[union-attr]
+        try:
+            messages = load_json(files, rel)
+        except ValueError as err:
+            return [], [Failure(source=SOURCE, native_id=rel, reason=str(err))]
+        if not isinstance(messages, list):
+            reason = f"{rel} is not a JSON list of messages"
+            return [], [Failure(source=SOURCE, native_id=rel, reason=reason)]
+        channel = directory.channel(folder)
+        docs: dict[str, SourceDoc] = {}
+        failures = []
+        for index, message in enumerate(messages):
+            try:
+                doc = message_doc(message, channel, directory.user_names, self.workspace_url, day)
+            except ValueError as err:
+                failures.append(Failure(source=SOURCE, native_id=f"{rel}#{index}", reason=str(err)))
+                continue
+            docs.setdefault(doc.id, doc)
+        return list(docs.values()), failures

@@ -1,0 +1,237 @@
+"""Slack messages read live through the Slack Web API, as the same documents an export gives."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterator
+
+import httpx
+
+from connectors.records import Failure, Page, SourceDoc, TerminalError, TransientError
+from connectors.slack import (
+    SOURCE,
+    SlackChannel,
+    is_thread_parent,
+    message_doc,
+    message_native_id,
+    read_channel,
+    read_user_names,
+)
+
+AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+MAX_BACKOFF_S = 60.0
+
+
+class SlackCallError(TerminalError):
+    """A Web API method answered `ok: false` with an error that retrying will not fix."""
+
+    def __init__(self, method: str, error: str):
+        super().__init__(f"{method}: {error}")
+        self.error = error
+
+
+def _ts_value(ts: Any) -> Decimal | None:
+    try:
+        return Decimal(str(ts))
+    except InvalidOperation:
+        return None
+
+
+class SlackApiConnector:
+    """Messages and thread replies of a workspace's channels, read through the Web API.
+
+    Cursor: {"channels": {channel_id: ts of the newest history message included}}; the next
+    pull asks each channel only for history after that ts.
+    """
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = "https://slack.com/api",
+        channels: list[str] | None = None,
+        client: httpx.Client | None = None,
+        max_retries: int = 5,
+        page_size: int = 200,
+        sleep: Callable[[float], Any] = time.sleep,
+        workspace_url: str | None = None,
+    ):
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._base_url = base_url.rstrip("/")
+        self._wanted = {c.lstrip("#") for c in channels} if channels else None
+        self._client = client or httpx.Client(timeout=30.0)
+        self._max_retries = max_retries
+        self._page_size = page_size
+        self._sleep = sleep
+        self._workspace_url = workspace_url
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """One page per history page of each channel, newer than the cursor's ts."""
+        state: dict[str, str] = dict((cursor or {}).get("channels") or {})
+        user_names = self._user_names()
+        for channel in self._channels():
+            yield from self._pull_channel(channel, user_names, state)
+
+    def list_ids(self) -> Iterator[str]:
+        """Native ids of every message and thread reply in the channels now."""
+        for channel in self._channels():
+            for messages, _ in self._pages("conversations.history", {"channel": channel.id}):
+                for message in messages:
+                    if not isinstance(message, dict) or not message.get("ts"):
+                        continue
+                    yield message_native_id(message, channel.id)
+                    if is_thread_parent(message):
+                        for reply in self._replies(channel.id, str(message["ts"])):
+                            yield message_native_id(reply, channel.id)
+
+    def _pull_channel(
+        self, channel: SlackChannel, user_names: dict[str, str], state: dict[str, str]
+    ) -> Iterator[Page]:
+        """Pages of one channel; its cursor moves only once its last history page is read,
+        since Slack returns history newest first."""
+        oldest = state.get(channel.id)
+        params = {"channel": channel.id, **({"oldest": oldest} if oldest else {})}
+        newest = _ts_value(oldest) if oldest else None
+        newest_ts = oldest
+        try:
+            if channel.acl != ("*",):
+                channel = replace(channel, acl=self._members(channel.id))
+            for messages, more in self._pages("conversations.history", params):
+                docs, failures = self._convert(channel, user_names, messages)
+                for message in messages:
+                    value = _ts_value(message.get("ts")) if isinstance(message, dict) else None
+                    if value is not None and (newest is None or value > newest):
+                        newest, newest_ts = value, str(message["ts"])
+                if not more and newest_ts:
+                    state[channel.id] = newest_ts
+                yield Page(docs=docs, failures=failures, cursor={"channels": dict(state)})
+        except SlackCallError as err:
+            failure = Failure(source=SOURCE, native_id=channel.id, reason=f"#{channel.name}: {err}")
+            yield Page(failures=[failure], cursor={"channels": dict(state)})
+
+    def _convert(
+        self, channel: SlackChannel, user_names: dict[str, str], messages: list[Any]
+    ) -> tuple[list[SourceDoc], list[Failure]]:
+        docs: dict[str, SourceDoc] = {}
+        failures: list[Failure] = []
+        for message in messages:
+            batch = [message]
+            if isinstance(message, dict) and is_thread_parent(message):
+                thread = f"{channel.id}/{message['ts']}"
+                try:
+                    batch += self._replies(channel.id, str(message["ts"]))
+                except SlackCallError as err:
+                    failures.append(Failure(source=SOURCE, native_id=thread, reason=str(err)))
+            for item in batch:
+                try:
+                    doc = message_doc(item, channel, user_names, self._workspace_url)
+                except ValueError as err:
+                    ts = item.get("ts") if isinstance(item, dict) else None
+                    native_id = f"{channel.id}/{ts}"
+                    failures.append(Failure(source=SOURCE, native_id=native_id, reason=str(err)))
+                    continue
+                docs.setdefault(doc.id, doc)
+        return list(docs.values()), failures
+
+    def _user_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for members, _ in self._pages("users.list", {}, key="members"):
+            names.update(read_user_names(members))
+        return names
+
+    def _channels(self) -> Iterator[SlackChannel]:
+        params = {"types": "public_channel,private_channel"}
+        for entries, _ in self._pages("conversations.list", params, key="channels"):
+            for entry in entries:
+                if not isinstance(entry, dict) or not entry.get("id"):
+                    continue
+                if self._wanted is not None and not {entry["id"], entry.get("name")} & self._wanted:
+                    continue
+                private = any(entry.get(k) for k in ("is_private", "is_group", "is_im", "is_mpim"))
+                yield read_channel(entry, private)
+
+    def _members(self, channel_id: str) -> tuple[str, ...]:
+        members: set[str] = set()
+        for page, _ in self._pages("conversations.members", {"channel": channel_id}, "members"):
+            members.update(str(m) for m in page)
+        return tuple(sorted(members))
+
+    def _replies(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The replies of a thread, without its parent."""
+        replies = []
+        params = {"channel": channel_id, "ts": thread_ts}
+        for messages, _ in self._pages("conversations.replies", params):
+            replies += [m for m in messages if isinstance(m, dict) and m.get("ts") != thread_ts]
+        return replies
+
+    def _pages(
+        self, method: str, params: dict[str, str], key: str = "messages"
+    ) -> Iterator[tuple[list[Any], bool]]:
+        """Items of each page of a cursor-paginated method, and whether more pages follow."""
+        next_cursor = ""
+        while True:
+            query = {**params, "limit": str(self._page_size)}
+            if next_cursor:
+                query["cursor"] = next_cursor
+            body = self._call(method, query)
+            next_cursor = (body.get("response_metadata") or {}).get("next_cursor") or ""
+            items = body.get(key)
+            yield (items if isinstance(items, list) else []), bool(next_cursor)
+            if not next_cursor:
+                return
+
+    def _call(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+        """The body of a successful call; retries what may pass, raises what will not."""
+        reason, wait = "", 0.0
+        for attempt in range(self._max_retries + 1):
+            if attempt:
+                self._sleep(wait)
+            wait = min(2.0**attempt, MAX_BACKOFF_S)
+            try:
+                response = self._client.get(
+                    f"{self._base_url}/{method}", params=params, headers=self._headers
+                )
+            except httpx.TimeoutException as err:
+                reason = f"timed out ({err!r})"
+                continue
+            except httpx.TransportError as err:
+                reason = f"connection failed ({err!r})"
+                continue
+            status = response.status_code
+            if status == 429 or status >= 500:
+                wait = self._retry_after(response, wait) if status == 429 else wait
+                reason = f"HTTP {status}"
+                continue
+            if status >= 400:
+                raise TerminalError(f"{method}: HTTP {status}")
+            try:
+                body = response.json()
+            except ValueError:
+                reason = "a response that is not JSON"
+                continue
+            if not isinstance(body, dict):
+                reason = "a response that is not a JSON object"
+                continue
+            if body.get("ok"):
+                return body
+            error = str(body.get("error") or "unknown_error")
+            if error == "ratelimited":
+                wait = self._retry_after(response, wait)
+                reason = error
+                continue
+            if error in AUTH_ERRORS:
+                raise TerminalError(f"{method}: {error}")
+            raise SlackCallError(method, error)
+        raise TransientError(f"{method}: {reason}, still after {self._max_retries} retries")
+
+    @staticmethod
+    def _retry_after(response: httpx.Response, default: float) -> float:
+        try:
+            return max(float(response.headers.get("Retry-After", "")), 0.0)
+        except ValueError:
+            return default

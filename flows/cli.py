@@ -1,0 +1,145 @@
+"""The `quarry` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from connectors.records import SOURCES, TerminalError
+from flows.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quarry", description=__doc__)
+    parser.add_argument("--store", type=Path, help="store folder (default $QUARRY_STORE or .quarry)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="pull every configured source into the store")
+    ingest.add_argument("--config", type=Path, required=True)
+    ingest.add_argument("--source", action="append", help="only this source (repeatable)")
+    ingest.add_argument("--json", action="store_true", help="print the run report as JSON")
+
+    stats = commands.add_parser("stats", help="documents, chunks and failures in the store")
+    stats.add_argument("--json", action="store_true")
+
+    search = commands.add_parser("search", help="hybrid search over the store")
+    search.add_argument("text")
+    search.add_argument("--source", action="append", default=[])
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
+    search.add_argument("--json", action="store_true")
+
+    failures = commands.add_parser("failures", help="inputs that could not be read")
+    failures.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings(store=args.store) if args.store else Settings()
+    settings.prepare_runtime()
+    try:
+        return COMMANDS[args.command](args, settings)
+    except TerminalError as exc:
+        print(f"quarry: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.ingest import ingest
+
+    report = ingest(str(args.config), str(settings.store), args.source)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+    return 0 if report["status"] == "completed" else 1
+
+
+def print_report(report: dict[str, Any]) -> None:
+    for r in report["sources"]:
+        print(
+            f"{r['source']:<16} seen {r['docs_seen']:>6}  changed {r['docs_changed']:>6}  "
+            f"deleted {r['docs_deleted']:>5}  embedded {r['chunks_embedded']:>6}  "
+            f"failures {r['failures']:>4}  {r['seconds']:.1f}s"
+        )
+    print(
+        f"run {report['run_id']}: {report['status']} in {report['seconds']:.1f}s, "
+        f"{report['chunks']} chunks in the store, {report['failures']} failures"
+    )
+
+
+def store_stats(settings: Settings) -> dict[str, Any]:
+    from index.catalog import Catalog
+    from index.lance import LanceStore
+
+    catalog = Catalog(settings.catalog_path)
+    try:
+        stats = catalog.stats()
+    finally:
+        catalog.close()
+    stats["documents"] = {s: stats["documents"].get(s, 0) for s in SOURCES} | stats["documents"]
+    stats["chunks"] = LanceStore(settings.lance_uri).count()
+    return stats
+
+
+def run_stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = store_stats(settings)
+    if args.json:
+        print(json.dumps(stats, indent=2, default=str))
+        return 0
+    for source, count in stats["documents"].items():
+        print(f"{source:<12} {count:>8}")
+    print(f"{'chunks':<12} {stats['chunks']:>8}\n{'failures':<12} {stats['failures']:>8}")
+    return 0
+
+
+def run_search(args: argparse.Namespace, settings: Settings) -> int:
+    from index.lance import LanceStore
+    from index.records import Query
+    from transforms.embed import Embedder
+
+    query = Query(text=args.text, k=args.k, mode=args.mode, sources=args.source)
+    vector = None
+    if args.mode != "text":
+        vector = Embedder(batch_size=1, dtype=settings.embed_dtype).encode([args.text])[0]
+    hits = LanceStore(settings.lance_uri).search(query, vector)
+    if args.json:
+        print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
+        return 0
+    for h in hits:
+        ids = ", ".join(h.native_ids[:3]) + (" ..." if len(h.native_ids) > 3 else "")
+        print(f"{h.score:.4f}  [{h.source}] {h.title or h.container}  ({ids})")
+        print("        " + h.text[:160].replace("\n", " "))
+    return 0
+
+
+def run_failures(args: argparse.Namespace, settings: Settings) -> int:
+    from index.catalog import Catalog
+
+    catalog = Catalog(settings.catalog_path)
+    try:
+        rows = catalog.failures()
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        print(f"{r['connector']:<16} {r['native_id']}: {r['reason']}")
+    print(f"{len(rows)} failures")
+    return 0
+
+
+COMMANDS = {
+    "ingest": run_ingest,
+    "stats": run_stats,
+    "search": run_search,
+    "failures": run_failures,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

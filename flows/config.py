@@ -1,0 +1,120 @@
+"""The ingest configuration file (TOML): which sources to pull and how to process them."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connectors.records import Connector, TerminalError
+from flows.settings import Settings
+
+class SourceConfig(BaseModel):
+    """One configured source: a connector type, where it reads from, and its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: Literal[
+        "slack-export", "slack-api", "github-dir", "github-api",
+        "docs", "meetings", "bookmarks", "directory",
+    ]
+    path: Path | None = None
+    base_url: str | None = None
+    repos: list[str] = Field(default_factory=list)
+    channels: list[str] | None = None
+    acl: dict[str, list[str]] = Field(default_factory=dict)
+    workspace_url: str | None = None
+    track_deletions: bool = True
+    schedule: str | None = None
+
+    @model_validator(mode="after")
+    def needs_location(self) -> "SourceConfig":
+        if self.type.endswith("-api"):
+            if self.type == "github-api" and not self.repos:
+                raise ValueError(f"source {self.name!r}: github-api needs `repos`")
+        elif self.path is None:
+            raise ValueError(f"source {self.name!r}: type {self.type} needs `path`")
+        return self
+
+
+class EngineConfig(BaseModel):
+    """Where the parse / chunk / embed stages run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["local", "dask", "beam"] = "local"
+    address: str | None = None
+    workers: int = 2
+    runner: str | None = None
+    batch_docs: int = 512
+
+
+class IngestConfig(BaseModel):
+    """The whole ingest configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig]
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def unique_names(self) -> "IngestConfig":
+        names = [s.name for s in self.sources]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"source names must be unique: {sorted(duplicates)}")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise TerminalError(f"no source named {name!r} in the config")
+
+
+def load_config(path: Path) -> IngestConfig:
+    """Read a TOML config; relative paths are taken from the config file's folder."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TerminalError(f"cannot read config {path}: {exc}") from exc
+    base = Path(path).resolve().parent
+    for source in raw.get("sources", []):
+        if "path" in source:
+            source["path"] = str((base / source["path"]).resolve())
+    return IngestConfig.model_validate(raw)
+
+
+def build_connector(source: SourceConfig, settings: Settings) -> Connector:
+    """The connector a source config describes."""
+    from connectors import bookmarks, directory, documents, github, github_api, meetings
+    from connectors import slack, slack_api
+
+    path = source.path
+    if source.type == "slack-export":
+        return slack.SlackExportConnector(path, workspace_url=source.workspace_url)
+    if source.type == "slack-api":
+        if settings.slack_token is None:
+            raise TerminalError(f"source {source.name!r} needs QUARRY_SLACK_TOKEN")
+        return slack_api.SlackApiConnector(
+            settings.slack_token.get_secret_value(),
+            base_url=source.base_url or "https://slack.com/api",
+            channels=source.channels,
+        )
+    if source.type == "github-dir":
+        return github.GitHubDirConnector(path)
+    if source.type == "github-api":
+        token = settings.github_token.get_secret_value() if settings.github_token else None
+        return github_api.GitHubApiConnector(
+            source.repos, token=token, base_url=source.base_url or "https://api.github.com"
+        )
+    if source.type == "docs":
+        return documents.DocumentsConnector(path, acl_rules=source.acl or None)
+    if source.type == "meetings":
+        return meetings.MeetingsConnector(path, acl_rules=source.acl or None)
+    if source.type == "bookmarks":
+        return bookmarks.BookmarksConnector(path)
+    return directory.DirectoryConnector(path)

@@ -1,0 +1,238 @@
+"""The catalog: DuckDB tables of documents, cursors, failures, runs and the directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectors.records import Failure, SourceDoc
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id VARCHAR PRIMARY KEY, connector VARCHAR, source VARCHAR, native_id VARCHAR,
+    kind VARCHAR, group_id VARCHAR, title VARCHAR, url VARCHAR, author VARCHAR,
+    people VARCHAR[], created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, container VARCHAR,
+    acl VARCHAR[], meta JSON, text VARCHAR, content_hash VARCHAR, status VARCHAR,
+    indexed_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    connector VARCHAR PRIMARY KEY, cursor JSON, updated_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS failures (
+    connector VARCHAR, source VARCHAR, native_id VARCHAR, reason VARCHAR,
+    run_id VARCHAR, failed_at TIMESTAMPTZ, PRIMARY KEY (connector, native_id)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    status VARCHAR, report JSON
+);
+CREATE OR REPLACE VIEW employees AS
+SELECT native_id AS employee_id, meta->>'name' AS name, meta->>'role' AS role,
+       meta->>'location' AS location, meta->>'org' AS org,
+       NULLIF(meta->>'manager_id', '') AS manager_id
+FROM documents WHERE source = 'directory' AND kind = 'person' AND status = 'indexed';
+CREATE OR REPLACE VIEW customers AS
+SELECT native_id AS customer_id, meta->>'name' AS name, meta->>'role' AS role,
+       meta->>'company' AS company
+FROM documents WHERE source = 'directory' AND kind = 'customer' AND status = 'indexed';
+"""
+
+DOC_COLUMNS = [
+    "id", "connector", "source", "native_id", "kind", "group_id", "title", "url", "author",
+    "people", "created_at", "updated_at", "container", "acl", "meta", "text", "content_hash",
+    "status", "indexed_at",
+]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Catalog:
+    """DuckDB catalog at `path`: the source of truth for documents and cursors."""
+
+    def __init__(self, path: Path | str, read_only: bool = False):
+        self.path = str(path)
+        self.db = duckdb.connect(self.path, read_only=read_only)
+        self.db.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        cursor = self.db.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def cursor(self, connector: str) -> dict[str, Any] | None:
+        """The last committed cursor of a connector."""
+        row = self.db.execute(
+            "SELECT cursor FROM cursors WHERE connector = ?", [connector]
+        ).fetchall()
+        return json.loads(row[0][0]) if row else None
+
+    def hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of indexed documents among `ids`."""
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT id, content_hash FROM documents WHERE status = 'indexed' AND id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [list(ids)],
+        ).fetchall()
+        return dict(rows)
+
+    def native_ids(self, connector: str) -> dict[str, str]:
+        """Native id -> document id of every indexed document of a connector."""
+        rows = self.db.execute(
+            "SELECT native_id, id FROM documents WHERE connector = ? AND status = 'indexed'",
+            [connector],
+        ).fetchall()
+        return dict(rows)
+
+    def group_docs(self, group_ids: Iterable[str]) -> list[SourceDoc]:
+        """The indexed documents of the given groups."""
+        groups = list(set(group_ids))
+        if not groups:
+            return []
+        rows = self.query(
+            "SELECT * FROM documents WHERE status = 'indexed' AND group_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [groups],
+        )
+        return [row_to_doc(r) for r in rows]
+
+    def groups_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """Document id -> group id for indexed documents among `ids`."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT id, group_id FROM documents WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall()
+        return dict(rows)
+
+    def commit(
+        self,
+        connector: str,
+        run_id: str,
+        docs: Sequence[SourceDoc] = (),
+        failures: Sequence[Failure] = (),
+        deleted_ids: Sequence[str] = (),
+        cursor: dict[str, Any] | None = None,
+    ) -> None:
+        """Record indexed documents, failures, deletions and the cursor in one transaction."""
+        stamp = now()
+        self.db.execute("BEGIN")
+        try:
+            if docs:
+                table = docs_table(connector, docs, stamp)
+                self.db.register("incoming_docs", table)
+                self.db.execute("INSERT OR REPLACE INTO documents SELECT * FROM incoming_docs")
+                self.db.unregister("incoming_docs")
+                self.db.execute(
+                    "DELETE FROM failures WHERE connector = ? AND native_id IN "
+                    "(SELECT unnest(?::VARCHAR[]))",
+                    [connector, [d.native_id for d in docs]],
+                )
+            if deleted_ids:
+                self.db.execute(
+                    "UPDATE documents SET status = 'deleted', text = '', indexed_at = ? "
+                    "WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+                    [stamp, list(deleted_ids)],
+                )
+            for f in failures:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+                    [connector, f.source, f.native_id, f.reason, run_id, stamp],
+                )
+            if cursor is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
+                    [connector, json.dumps(cursor), stamp],
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def record_run(self, run_id: str, started: datetime, status: str, report: dict) -> None:
+        """Keep a run's report."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
+            [run_id, started, now(), status, json.dumps(report, default=str)],
+        )
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every recorded failure, newest first."""
+        return self.query(
+            "SELECT connector, source, native_id, reason, run_id, failed_at FROM failures "
+            "ORDER BY failed_at DESC, connector, native_id"
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of documents per source and kind, failures, and the last run."""
+        per_source = dict(
+            self.db.execute(
+                "SELECT source, count(*) FROM documents WHERE status = 'indexed' GROUP BY 1"
+            ).fetchall()
+        )
+        per_kind = dict(
+            self.db.execute(
+                "SELECT source || '/' || kind, count(*) FROM documents "
+                "WHERE status = 'indexed' GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        last = self.query("SELECT * FROM runs ORDER BY started_at DESC LIMIT 1")
+        return {
+            "documents": per_source,
+            "kinds": per_kind,
+            "deleted": self.db.execute(
+                "SELECT count(*) FROM documents WHERE status = 'deleted'"
+            ).fetchall()[0][0],
+            "failures": self.db.execute("SELECT count(*) FROM failures").fetchall()[0][0],
+            "last_run": last[0] if last else None,
+        }
+
+
+def docs_table(connector: str, docs: Sequence[SourceDoc], stamp: datetime) -> pa.Table:
+    """Documents as an Arrow table in the catalog's column order."""
+    rows = [
+        {
+            "id": d.id, "connector": connector, "source": d.source, "native_id": d.native_id,
+            "kind": d.kind, "group_id": d.group, "title": d.title, "url": d.url,
+            "author": d.author, "people": d.people, "created_at": d.created_at,
+            "updated_at": d.updated_at, "container": d.container, "acl": d.acl,
+            "meta": json.dumps(d.meta, sort_keys=True), "text": d.text,
+            "content_hash": d.content_hash, "status": "indexed", "indexed_at": stamp,
+        }
+        for d in docs
+    ]
+    stamp_type = pa.timestamp("us", tz="UTC")
+    strings = pa.list_(pa.string())
+    types = {"people": strings, "acl": strings, "created_at": stamp_type,
+             "updated_at": stamp_type, "indexed_at": stamp_type}
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in DOC_COLUMNS])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def row_to_doc(row: dict[str, Any]) -> SourceDoc:
+    """A catalog row back as the SourceDoc it was made from."""
+    return SourceDoc(
+        id=row["id"], source=row["source"], native_id=row["native_id"], kind=row["kind"],
+        title=row["title"] or "", text=row["text"] or "", url=row["url"],
+        author=row["author"], people=list(row["people"] or []),
+        created_at=row["created_at"], updated_at=row["updated_at"],
+        container=row["container"], group=row["group_id"], acl=list(row["acl"] or []),
+        meta=json.loads(row["meta"] or "{}"),
+    )

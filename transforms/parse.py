@@ -1,0 +1,534 @@
+"""Parse a document file into light markdown and the metadata the file states about itself.
+
+`parse_document` turns a `SourceDoc` from the documents connector (text still empty, the
+file's absolute path in `meta["path"]`) into one whose text is the file rendered as markdown:
+the title as `# Title`, section headings as `## Heading`, paragraphs, list items and tables
+as text, so a chunker can split it by titled sections. Title, author, dates, canonical URL and
+document type come from the file's own metadata (front matter, `<meta>` tags, core
+properties, PDF document info, mail headers), never from the filesystem, so the result
+depends on the file's content only.
+
+Text files (md, html, txt) that are not UTF-8 are read as UTF-16 when they carry its byte
+order mark, else as cp1252 (latin-1 for the five bytes cp1252 leaves undefined); every
+byte maps to a character, nothing is dropped, and `meta["encoding"]` records the fallback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import email.utils
+import io
+import math
+import os
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable
+from xml.etree import ElementTree
+
+import yaml
+
+from connectors.records import SourceDoc
+
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?([Zz+\-])?(\d{2})?'?(\d{2})?")
+CORE_XML = "docProps/core.xml"
+HEADING_RATIO = 1.15
+PARAGRAPH_GAP = 1.5
+
+
+class ParseError(Exception):
+    """A document file that cannot be read, or that yields no text."""
+
+
+@dataclass
+class FileFacts:
+    """What a file says about itself; any of it may be missing."""
+
+    title: str | None = None
+    author: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    url: str | None = None
+    doc_type: str | None = None
+    people: list[str] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One rendered piece of a document: a heading (with its level) or a paragraph."""
+
+    text: str
+    level: int = 0
+
+
+Reader = Callable[[bytes], tuple[list[Block], FileFacts]]
+
+
+def parse_document(doc: SourceDoc) -> SourceDoc:
+    """The document with its file parsed: markdown text plus the file's own metadata.
+
+    Raises ParseError when the file is missing, unreadable, corrupt, of an unknown format,
+    or holds no text.
+    """
+    path, fmt = doc.meta.get("path"), doc.meta.get("format", "")
+    if not path:
+        raise ParseError("no file path in meta['path']")
+    reader = READERS.get(fmt)
+    if reader is None:
+        raise ParseError(f"unsupported document format {fmt!r}")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read file: {exc.strerror or exc}") from exc
+    if not data:
+        raise ParseError("empty file (0 bytes)")
+    use_offline_unstructured()
+    try:
+        blocks, facts = reader(data)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise ParseError(f"cannot parse {fmt} file: {type(exc).__name__}: {exc}") from exc
+    if not any(b.text.strip() for b in blocks):
+        raise ParseError(f"no text extracted from a non-empty {fmt} file")
+    title = facts.title or next((b.text for b in blocks if b.level == 1), None) or doc.title
+    meta = {k: v for k, v in doc.meta.items() if k != "path"} | facts.meta
+    if facts.doc_type:
+        meta["doc_type"] = facts.doc_type
+    people = facts.people or ([facts.author] if facts.author else [])
+    return doc.model_copy(
+        update={
+            "title": title,
+            "text": render_markdown(blocks, title),
+            "url": facts.url or doc.url,
+            "author": facts.author or doc.author,
+            "people": people or doc.people,
+            "created_at": facts.created or doc.created_at,
+            "updated_at": facts.updated or facts.created or doc.updated_at,
+            "meta": meta,
+        }
+    )
+
+
+@cache
+def use_offline_unstructured() -> None:
+    """Make unstructured run with no network: no telemetry, no notice, no spaCy download.
+
+    unstructured 0.27 downloads spaCy's `en_core_web_sm` on first use; a blank English
+    pipeline with a sentencizer stands in for it, always, so that element classification
+    is the same on every machine. Sets DO_NOT_TRACK and UNSTRUCTURED_DISABLE_NOTICE (unless
+    already set) before unstructured is first imported. Runs once per process.
+    """
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+    import spacy
+    from unstructured.nlp import tokenize
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    tokenize._get_nlp = lambda: nlp
+
+
+def render_markdown(blocks: list[Block], title: str | None) -> str:
+    """Blocks as markdown, led by `# title` when the document does not open with one."""
+    lines = [("#" * b.level + " " + b.text) if b.level else b.text for b in blocks if b.text]
+    if title and not (blocks and blocks[0].level == 1):
+        lines.insert(0, f"# {title}")
+    return "\n\n".join(lines)
+
+
+def element_blocks(elements: list[Any]) -> list[Block]:
+    """unstructured elements as blocks: titles become headings, the rest paragraphs."""
+    from unstructured.documents.elements import ListItem, PageBreak, PageNumber, Title
+
+    blocks = []
+    for element in elements:
+        text = (element.text or "").strip()
+        if not text or isinstance(element, (PageBreak, PageNumber)):
+            continue
+        if isinstance(element, Title):
+            depth = element.metadata.category_depth
+            level = 2 if depth is None else min(depth + 1, 6)
+            blocks.append(Block(" ".join(text.split()), level))
+        elif isinstance(element, ListItem):
+            blocks.append(Block(f"- {text}"))
+        else:
+            blocks.append(Block(text))
+    return blocks
+
+
+def decode_text(data: bytes) -> tuple[str, dict[str, str]]:
+    """Text of a file, with meta naming the encoding when it is not UTF-8."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text, meta = data.decode("utf-16"), {"encoding": "utf-16"}
+    else:
+        try:
+            text, meta = data.decode("utf-8-sig"), {}
+        except UnicodeDecodeError:
+            try:
+                text, meta = data.decode("cp1252"), {"encoding": "cp1252"}
+            except UnicodeDecodeError:
+                text, meta = data.decode("latin-1"), {"encoding": "latin-1"}
+    if "\x00" in text:
+        raise ParseError("binary content (NUL bytes) in a text file")
+    return text, meta
+
+
+def read_markdown(data: bytes) -> tuple[list[Block], FileFacts]:
+    """A markdown file with optional YAML front matter (title, author, date, type, link)."""
+    from unstructured.partition.md import partition_md
+
+    text, meta = decode_text(data)
+    front: dict[str, Any] = {}
+    match = FRONT_MATTER.match(text)
+    if match:
+        try:
+            loaded = yaml.safe_load(match.group(1))
+        except yaml.YAMLError as exc:
+            raise ParseError(f"invalid YAML front matter: {exc}") from exc
+        if isinstance(loaded, dict):
+            front, text = {str(k).lower(): v for k, v in loaded.items()}, text[match.end():]
+    authors = front.get("author") or front.get("authors") or []
+    authors = [str(a) for a in (authors if isinstance(authors, list) else [authors])]
+    facts = FileFacts(
+        title=text_value(front.get("title")),
+        author=authors[0] if authors else None,
+        people=authors,
+        created=to_datetime(first(front, "date", "created")),
+        updated=to_datetime(first(front, "updated", "modified", "lastmod")),
+        url=text_value(first(front, "link", "url", "canonical_url", "canonical")),
+        doc_type=text_value(first(front, "type", "doc_type")),
+        meta=meta,
+    )
+    return element_blocks(partition_md(text=text) if text.strip() else []), facts
+
+
+class HeadReader(HTMLParser):
+    """Collects <title>, <meta name=... content=...> and <link rel=canonical> of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self.meta: dict[str, str] = {}
+        self.canonical: str | None = None
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "title":
+            self._in_title = True
+        elif tag == "meta" and values.get("content"):
+            name = (values.get("name") or values.get("property") or "").lower()
+            if name:
+                self.meta.setdefault(name, values["content"].strip())
+        elif tag == "link" and "canonical" in values.get("rel", "").lower().split():
+            self.canonical = self.canonical or values.get("href") or None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def read_html(data: bytes) -> tuple[list[Block], FileFacts]:
+    """An HTML page: <title>, <meta name=author|date|type>, <link rel=canonical>."""
+    from unstructured.partition.html import partition_html
+
+    text, meta = decode_text(data)
+    head = HeadReader()
+    head.feed(text)
+    head.close()
+    tags = head.meta
+    author = first(tags, "author", "dc.creator")
+    facts = FileFacts(
+        title=" ".join(head.title.split()) or first(tags, "og:title", "dc.title"),
+        author=author,
+        created=to_datetime(first(tags, "date", "created", "dcterms.created", "dc.date")),
+        updated=to_datetime(first(tags, "modified", "last-modified", "dcterms.modified")),
+        url=head.canonical or first(tags, "og:url"),
+        doc_type=first(tags, "type", "doc_type", "dc.type"),
+        meta=meta,
+    )
+    return element_blocks(partition_html(text=text)), facts
+
+
+def read_plain_text(data: bytes) -> tuple[list[Block], FileFacts]:
+    """A plain text file: paragraphs, and headings where unstructured detects them."""
+    from unstructured.partition.text import partition_text
+
+    text, meta = decode_text(data)
+    return element_blocks(partition_text(text=text)), FileFacts(meta=meta)
+
+
+def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
+    """An .eml message: Subject is the title, From the author, From/To/Cc the people."""
+    from unstructured.partition.email import partition_email
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    addresses = [
+        (address or name).lower()
+        for header in ("from", "to", "cc")
+        for name, address in email.utils.getaddresses(
+            [str(v) for v in message.get_all(header, [])]
+        )
+        if address or name
+    ]
+    sender = email.utils.parseaddr(str(message.get("from", "")))
+    sent = to_datetime(str(message.get("date", "")))
+    attachments = [p.get_filename() for p in message.iter_attachments() if p.get_filename()]
+    facts = FileFacts(
+        title=" ".join(str(message.get("subject", "")).split()) or None,
+        author=(sender[1] or sender[0]).lower() or None,
+        people=list(dict.fromkeys(addresses)),
+        created=sent,
+        meta={"attachments": ", ".join(attachments)} if attachments else {},
+    )
+    elements = partition_email(file=io.BytesIO(data), process_attachments=False)
+    return element_blocks(elements), facts
+
+
+def office_reader(partition: str) -> Reader:
+    """A reader for an Office Open XML format (docx, pptx, xlsx) by its partition function."""
+
+    def read_office(data: bytes) -> tuple[list[Block], FileFacts]:
+        import importlib
+
+        module, _, name = partition.rpartition(".")
+        partition_fn = getattr(importlib.import_module(module), name)
+        try:
+            core = office_properties(data)
+            elements = partition_fn(file=io.BytesIO(data))
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise ParseError(f"not a valid Office Open XML file: {exc}") from exc
+        return element_blocks(elements), office_facts(core)
+
+    return read_office
+
+
+def office_properties(data: bytes) -> dict[str, str]:
+    """Core properties (docProps/core.xml) by local tag name, lower-cased."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if CORE_XML not in archive.namelist():
+            return {}
+        root = ElementTree.fromstring(archive.read(CORE_XML))
+    return {
+        child.tag.rsplit("}", 1)[-1].lower(): (child.text or "").strip()
+        for child in root
+        if (child.text or "").strip()
+    }
+
+
+def office_facts(core: dict[str, str]) -> FileFacts:
+    """Core properties as facts; the link is the first URL among identifier, keywords,
+    subject and description (comments), the type is the category or a non-URL subject."""
+    subject = core.get("subject")
+    return FileFacts(
+        title=core.get("title"),
+        author=core.get("creator"),
+        created=to_datetime(core.get("created")),
+        updated=to_datetime(core.get("modified")),
+        url=first_url(core.get(k) for k in ("identifier", "keywords", "subject", "description")),
+        doc_type=core.get("category") or (subject if subject and not is_url(subject) else None),
+    )
+
+
+def read_pdf(data: bytes) -> tuple[list[Block], FileFacts]:
+    """A PDF's text (headings found by font size) and its document info dictionary.
+
+    Besides /Title, /Author, /CreationDate and /ModDate, custom keys /Link, /Type, /Date are
+    read; a /Creator holding a date (as HERB's exporter writes it) is the authored date, the
+    link may sit in /Keywords or /Subject, the type in a non-URL /Subject.
+    """
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ParseError("encrypted PDF (needs a password)")
+        info = {
+            str(k).lstrip("/").lower(): str(v.get_object() if hasattr(v, "get_object") else v)
+            for k, v in (reader.metadata or {}).items()
+        }
+        blocks = pdf_blocks(reader)
+    except PdfReadError as exc:
+        raise ParseError(f"corrupt PDF: {exc}") from exc
+    file_created = to_datetime(info.get("creationdate"))
+    file_modified = to_datetime(info.get("moddate"))
+    created = (
+        to_datetime(first(info, "date", "created"))
+        or to_datetime(info.get("creator"))
+        or file_created
+    )
+    updated = to_datetime(first(info, "modified", "updated")) or (
+        file_modified if file_modified != file_created else None
+    )
+    subject = info.get("subject")
+    facts = FileFacts(
+        title=info.get("title") or None,
+        author=info.get("author") or None,
+        created=created,
+        updated=updated or created,
+        url=first(info, "link", "url") or first_url(info.get(k) for k in ("keywords", "subject")),
+        doc_type=first(info, "type", "doctype")
+        or (subject if subject and not is_url(subject) else None),
+    )
+    return blocks, facts
+
+
+@dataclass
+class PdfLine:
+    """One line of PDF text with its dominant font size and vertical position."""
+
+    text: str
+    size: float
+    y: float
+    page: int
+
+
+def pdf_lines(reader: Any) -> list[PdfLine]:
+    """The text lines of every page, as pypdf extracts them, with font size and position."""
+    lines: list[PdfLine] = []
+    for page_no, page in enumerate(reader.pages):
+        parts: list[str] = []
+        weights: Counter[tuple[float, float]] = Counter()
+
+        def visit(text: str, cm: list, tm: list, _font: Any, size: float) -> None:
+            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            pieces = text.split("\n")
+            for i, piece in enumerate(pieces):
+                parts.append(piece)
+                weights[(round(size * scale, 1), round(y, 1))] += len(piece.strip())
+                if i < len(pieces) - 1:
+                    close_line()
+
+        def close_line() -> None:
+            text = " ".join("".join(parts).split())
+            if text:
+                size, y = weights.most_common(1)[0][0]
+                lines.append(PdfLine(text, size, y, page_no))
+            parts.clear()
+            weights.clear()
+
+        page.extract_text(visitor_text=visit)
+        close_line()
+    return lines
+
+
+def pdf_blocks(reader: Any) -> list[Block]:
+    """PDF lines grouped into headings (larger than body text) and paragraphs."""
+    lines = pdf_lines(reader)
+    if not lines:
+        return []
+    sizes: Counter[float] = Counter()
+    for line in lines:
+        sizes[line.size] += len(line.text)
+    body = sizes.most_common(1)[0][0]
+    heading_sizes = sorted({s for s in sizes if s > body * HEADING_RATIO}, reverse=True)
+    blocks: list[Block] = []
+    current: list[str] = []
+    level, previous = 0, None
+    for line in lines:
+        line_level = heading_sizes.index(line.size) + 1 if line.size in heading_sizes else 0
+        continues = (
+            previous is not None
+            and line_level == level
+            and line.page == previous.page
+            and 0 < previous.y - line.y <= PARAGRAPH_GAP * max(line.size, previous.size)
+        )
+        if not continues and current:
+            blocks.append(Block(" ".join(current), min(level, 6)))
+            current = []
+        current.append(line.text)
+        level, previous = line_level, line
+    blocks.append(Block(" ".join(current), min(level, 6)))
+    return blocks
+
+
+def first(values: dict[str, Any], *keys: str) -> Any:
+    """The first non-empty value among `keys`."""
+    return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
+
+
+def text_value(value: Any) -> str | None:
+    """A metadata value as a stripped string, None when empty."""
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def is_url(value: str) -> bool:
+    """Whether a metadata value is an http(s) URL."""
+    return value.strip().lower().startswith(("http://", "https://"))
+
+
+def first_url(values: Any) -> str | None:
+    """The first value that is an http(s) URL."""
+    return next((v.strip() for v in values if v and is_url(v)), None)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A date from metadata (ISO 8601, PDF `D:` or RFC 2822), in UTC; naive means UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    else:
+        parsed = parse_date_text(str(value).strip())
+        if parsed is None:
+            return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_date_text(text: str) -> datetime | None:
+    """A datetime from ISO 8601, PDF `D:YYYYMMDDHHmmSS+HH'mm'` or RFC 2822 text."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    match = PDF_DATE.match(text)
+    if match:
+        year, month, day, hour, minute, second, sign, tz_h, tz_m = match.groups()
+        try:
+            parsed = datetime(
+                int(year), int(month or 1), int(day or 1),
+                int(hour or 0), int(minute or 0), int(second or 0),
+            )
+        except ValueError:
+            return None
+        if sign in ("+", "-"):
+            offset = (int(tz_h or 0) * 60 + int(tz_m or 0)) * (1 if sign == "+" else -1)
+            return parsed.replace(tzinfo=timezone(timedelta(minutes=offset)))
+        return parsed.replace(tzinfo=timezone.utc) if sign else parsed
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+READERS: dict[str, Reader] = {
+    "md": read_markdown,
+    "html": read_html,
+    "txt": read_plain_text,
+    "eml": read_email,
+    "pdf": read_pdf,
+    "docx": office_reader("unstructured.partition.docx.partition_docx"),
+    "pptx": office_reader("unstructured.partition.pptx.partition_pptx"),
+    "xlsx": office_reader("unstructured.partition.xlsx.partition_xlsx"),
+}
