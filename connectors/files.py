@@ -5,8 +5,9 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from connectors.records import Failure, Page, SourceDoc, TerminalError
 
@@ -125,9 +126,14 @@ def pull_pages(
     failures: list[Failure] = []
     for relpath in changed_files(current, previous):
         for record in read(relpath):
-            (docs if isinstance(record, SourceDoc) else failures).append(record)
             if len(docs) + len(failures) >= page_size:
-                yield Page(docs=docs, failures=failures, cursor={"files": dict(done)})
+                yield Page(docs=docs, failures=failures, cursor=files_cursor(done))
                 docs, failures = [], []
+            (docs if isinstance(record, SourceDoc) else failures).append(record)
         done[relpath] = current[relpath]
-    yield Page(docs=docs, failures=failures, cursor={"files": dict(sorted(done.items()))})
+    yield Page(docs=docs, failures=failures, cursor=files_cursor(done))
+
+
+def files_cursor(marks: Mapping[str, str]) -> dict[str, Any]:
+    """The cursor of a file connector: {"files": {relpath: "<mtime_ns>:<size>"}}."""
+    return {"files": dict(sorted(marks.items()))}

@@ -9,13 +9,21 @@ The folder holds GitHub REST API responses as files: `repos/<owner>/<repo>/pulls
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
+from connectors.records import (
+    Failure,
+    IncompleteListing,
+    Page,
+    SourceDoc,
+    TerminalError,
+    doc_id,
+)
 
 SOURCE = "github"
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ValidationError)
@@ -39,7 +47,10 @@ def login_of(record: dict[str, Any]) -> str | None:
 
 def label_names(item: dict[str, Any]) -> list[str]:
     """Label names of an issue or pull request (label objects or plain strings)."""
-    return [label["name"] if isinstance(label, dict) else str(label) for label in item.get("labels") or []]
+    return [
+        label["name"] if isinstance(label, dict) else str(label)
+        for label in item.get("labels") or []
+    ]
 
 
 def unique(values: list[str | None]) -> list[str]:
@@ -180,14 +191,17 @@ class GitHubDirConnector:
             yield Page(cursor={"files": dict(files)})
 
     def list_ids(self) -> Iterator[str]:
-        """The html_url of every pull request and issue in readable listing files."""
+        """The html_url of every pull request and issue; IncompleteListing if a listing is unreadable."""
         for repo_dir in self._repo_dirs():
             for name in ("pulls.json", "issues.json"):
-                items, _ = self._load(repo_dir / name)
+                items, failure = self._load(repo_dir / name)
+                if failure is not None:
+                    raise IncompleteListing(f"{failure.native_id}: {failure.reason}")
                 for item in items or []:
-                    if isinstance(item, dict) and item.get("html_url"):
-                        if name == "pulls.json" or "pull_request" not in item:
-                            yield item["html_url"]
+                    if not isinstance(item, dict) or not item.get("html_url"):
+                        continue
+                    if name == "pulls.json" or "pull_request" not in item:
+                        yield item["html_url"]
 
     def _repo_dirs(self) -> list[Path]:
         repos = self.root / "repos"
@@ -227,6 +241,7 @@ class GitHubDirConnector:
         return value, None
 
     def _read_repo(self, repo_dir: Path) -> tuple[list[SourceDoc], list[Failure]]:
+        """Documents of one repository folder, and Failures for what could not be read."""
         repo = f"{repo_dir.parent.name}/{repo_dir.name}"
         failures: list[Failure] = []
 
@@ -237,24 +252,24 @@ class GitHubDirConnector:
             return value
 
         info = load(repo_dir / "repo.json")
-        private = bool(info.get("private")) if info is not None else (repo_dir / "repo.json").exists()
+        private = bool(info.get("private")) if info else (repo_dir / "repo.json").exists()
         docs: list[SourceDoc] = []
-        for kind, listing in (("pulls", "pulls.json"), ("issues", "issues.json")):
-            for i, item in enumerate(load(repo_dir / listing) or []):
+        for kind in ("pulls", "issues"):
+            listing = repo_dir / f"{kind}.json"
+            for i, item in enumerate(load(listing) or []):
                 if kind == "issues" and isinstance(item, dict) and "pull_request" in item:
                     continue
                 try:
                     folder = repo_dir / kind / str(item["number"])
+                    comments = load(folder / "comments.json") or []
                     if kind == "pulls":
                         reviews = load(folder / "reviews.json") or []
-                        comments = load(folder / "comments.json") or []
                         docs.append(build_pull_request_doc(item, reviews, comments, repo, private))
                     else:
-                        comments = load(folder / "comments.json") or []
                         docs.append(build_issue_doc(item, comments, repo, private))
                 except ITEM_ERRORS as exc:
-                    rel = (repo_dir / listing).relative_to(self.root).as_posix()
-                    native = item.get("html_url") if isinstance(item, dict) else None
+                    url = item.get("html_url") if isinstance(item, dict) else None
+                    where = f"{listing.relative_to(self.root).as_posix()}[{i}]"
                     reason = f"bad {kind[:-1]} record: {type(exc).__name__}: {exc}"
-                    failures.append(Failure(source=SOURCE, native_id=native or f"{rel}[{i}]", reason=reason))
+                    failures.append(Failure(source=SOURCE, native_id=url or where, reason=reason))
         return docs, failures

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -78,7 +79,9 @@ class GitHubApiConnector:
                 continue
             state[repo] = after
             last = pending or Page()
-            yield Page(docs=last.docs, failures=last.failures, cursor={"repos": copy.deepcopy(state)})
+            yield Page(
+                docs=last.docs, failures=last.failures, cursor={"repos": copy.deepcopy(state)}
+            )
 
     def list_ids(self) -> Iterator[str]:
         """The html_url of every pull request and issue of the repositories (listings only)."""
@@ -92,13 +95,17 @@ class GitHubApiConnector:
         """Close the HTTP client."""
         self.client.close()
 
-    def _repo_pages(self, repo: str, before: dict[str, Any], after: dict[str, Any]) -> Iterator[Page]:
+    def _repo_pages(
+        self, repo: str, before: dict[str, Any], after: dict[str, Any]
+    ) -> Iterator[Page]:
         """Pages of one repository; fills `after` with its next cursor state as it goes."""
         privacy: dict[str, bool] = {}
 
         def private() -> bool:
             if "private" not in privacy:
-                privacy["private"] = bool(self._get_json(f"{self.base_url}/repos/{repo}").get("private"))
+                privacy["private"] = bool(
+                    self._get_json(f"{self.base_url}/repos/{repo}").get("private")
+                )
             return privacy["private"]
 
         mark = before.get("updated_at")
@@ -106,7 +113,9 @@ class GitHubApiConnector:
         params = {"state": "all", "sort": "updated", "direction": "desc"}
         for items in self._listing(f"/repos/{repo}/pulls", params, before, after):
             fresh = [pr for pr in items if newer(pr.get("updated_at"), mark)]
-            after["updated_at"] = latest(after["updated_at"], *(pr.get("updated_at") for pr in fresh))
+            after["updated_at"] = latest(
+                after["updated_at"], *(pr.get("updated_at") for pr in fresh)
+            )
             if fresh:
                 yield self._pull_request_page(repo, fresh, private)
             if len(fresh) < len(items):
@@ -119,12 +128,16 @@ class GitHubApiConnector:
             params["since"] = mark
         for items in self._listing(f"/repos/{repo}/issues", params, before, after):
             fresh = [i for i in items if newer(i.get("updated_at"), mark)]
-            after["issues_updated_at"] = latest(after["issues_updated_at"], *(i.get("updated_at") for i in fresh))
+            after["issues_updated_at"] = latest(
+                after["issues_updated_at"], *(i.get("updated_at") for i in fresh)
+            )
             issues = [i for i in fresh if "pull_request" not in i]
             if issues:
                 yield self._issue_page(repo, issues, private)
 
-    def _pull_request_page(self, repo: str, prs: list[dict[str, Any]], private: Callable[[], bool]) -> Page:
+    def _pull_request_page(
+        self, repo: str, prs: list[dict[str, Any]], private: Callable[[], bool]
+    ) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
         for pr in prs:
@@ -137,7 +150,9 @@ class GitHubApiConnector:
                 failures.append(item_failure(repo, pr, exc))
         return Page(docs=docs, failures=failures)
 
-    def _issue_page(self, repo: str, issues: list[dict[str, Any]], private: Callable[[], bool]) -> Page:
+    def _issue_page(
+        self, repo: str, issues: list[dict[str, Any]], private: Callable[[], bool]
+    ) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
         for issue in issues:
@@ -160,7 +175,9 @@ class GitHubApiConnector:
 
         Issues disabled (410) is an empty listing; any other rejection is a TerminalError.
         """
-        url: str | None = str(httpx.URL(self.base_url + path, params={**params, "per_page": self.per_page}))
+        url: str | None = str(
+            httpx.URL(self.base_url + path, params={**params, "per_page": self.per_page})
+        )
         first = url
         etag = (before or {}).get("etags", {}).get(first)
         while url:

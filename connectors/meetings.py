@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from connectors.files import (
     MAX_BYTES,
@@ -22,7 +23,6 @@ from connectors.files import (
 from connectors.records import Failure, Page, SourceDoc, doc_id
 
 EXTENSIONS = (".vtt", ".srt", ".txt")
-TRANSCRIPT_EXTENSIONS = (".vtt", ".srt", ".txt")
 HEADER_KEYS = {
     "meeting": "meeting",
     "date": "date",
@@ -37,7 +37,7 @@ HEADER_KEYS = {
 }
 TIMING = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
 VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
-TAG = re.compile(r"</?[^>]*>")
+TAG = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
 OFFSET = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 LEADING_OFFSET = re.compile(rf"^\s*[\[(]?{OFFSET}[\])]?\s*[-–]?\s*")
 SPEAKER = re.compile(r"^\s*(?:-\s*)?\[?([^\W\d_][\w.'’ -]{0,60}?)\]?\s*:\s+(\S.*)$")
@@ -48,6 +48,21 @@ CHAT_LINE = re.compile(
 )
 DATED_CHAT_LINE = re.compile(rf"^\s*\[?{DATETIME}\]?\s+[^:]+:")
 CHAT_STEM = re.compile(r"(?:^|[_\- ])chat$", re.IGNORECASE)
+NAME_PARTICLES = {
+    "van",
+    "von",
+    "der",
+    "den",
+    "de",
+    "del",
+    "la",
+    "le",
+    "da",
+    "di",
+    "du",
+    "bin",
+    "al",
+}
 URL = re.compile(r"https?://[^\s<>\"'`]+")
 
 
@@ -85,14 +100,14 @@ class MeetingsConnector:
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """Pages of transcripts and chats added or changed since `cursor`."""
-        yield from pull_pages(fingerprints(self.root, EXTENSIONS), cursor, self.read)
+        yield from pull_pages(fingerprints(self.root, EXTENSIONS), cursor, self._read)
 
     def list_ids(self) -> Iterator[str]:
         """Relative paths of every transcript and chat file now present."""
         for relpath, _ in walk(self.root, EXTENSIONS):
             yield relpath
 
-    def read(self, relpath: str) -> list[SourceDoc | Failure]:
+    def _read(self, relpath: str) -> list[SourceDoc | Failure]:
         """The document of one file, or the Failure saying why it cannot be read."""
         path = self._path(relpath)
         try:
@@ -131,7 +146,7 @@ class MeetingsConnector:
             relpath,
             kind="chat",
             title=f"{topic} ({meeting}) chat" if topic else f"{meeting} chat",
-            turns=[(speaker, text) for speaker, text in chat.segments],
+            turns=chat.segments,
             header=header,
             meeting=meeting,
             created_at=dated[0] if dated else parse_datetime(header.get("date", "")),
@@ -276,7 +291,7 @@ def parse_chat(text: str) -> Transcript:
 
 def paired_header(chat_path: Path, meeting: str, max_bytes: int) -> dict[str, str]:
     """The header of the transcript of the same meeting next to a chat log, if there is one."""
-    for suffix in TRANSCRIPT_EXTENSIONS:
+    for suffix in EXTENSIONS:
         path = chat_path.with_name(meeting + suffix)
         if path == chat_path or not path.is_file():
             continue
@@ -322,10 +337,18 @@ def add_line(transcript: Transcript, line: str, speaker: str | None) -> str | No
     if not cleaned:
         return speaker
     match = SPEAKER.match(cleaned)
-    if match and len(match[1].split()) <= 5:
+    if match and is_name(match[1]):
         speaker, cleaned = match[1].strip(), match[2].strip()
     transcript.segments.append((speaker or "", cleaned))
     return speaker
+
+
+def is_name(candidate: str) -> bool:
+    """Whether a 'Name:' prefix looks like a speaker: up to five capitalised words or numbers."""
+    words = candidate.split()
+    if not 0 < len(words) <= 5 or not words[0][0].isupper():
+        return False
+    return all(word[0].isupper() or word[0].isdigit() or word in NAME_PARTICLES for word in words)
 
 
 def merge_turns(segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -374,4 +397,4 @@ def parse_datetime(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -89,12 +89,17 @@ class TerminalError(Exception):
     """An error that retrying will not fix: bad credentials, a missing export, bad config."""
 
 
+class IncompleteListing(Exception):
+    """`list_ids` could not read part of the source; deletions must not be inferred this run."""
+
+
 class Connector(Protocol):
     """A source of documents.
 
     `pull(cursor)` yields pages of new or changed documents since `cursor` (everything when
     `cursor` is None). `list_ids()` yields the native ids of every document the source holds
-    now; the flow removes from the store what it no longer lists.
+    now; the flow removes from the store what it no longer lists. When part of the source
+    cannot be read, `list_ids` raises IncompleteListing rather than leave ids out.
     """
 
     source: str

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
+from connectors.records import (
+    Failure,
+    IncompleteListing,
+    Page,
+    SourceDoc,
+    TerminalError,
+    doc_id,
+)
 
 SOURCE = "slack"
 CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
@@ -103,7 +110,7 @@ def mentioned_ids(text: str, known_users: Mapping[str, str]) -> list[str]:
 def parse_ts(ts: Any) -> datetime:
     """The UTC time of a Slack timestamp such as "1700000000.000100"."""
     try:
-        return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+        return datetime.fromtimestamp(float(ts), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError) as err:
         raise ValueError(f"bad Slack timestamp {ts!r}") from err
 
@@ -115,7 +122,9 @@ def message_native_id(message: Mapping[str, Any], channel_id: str) -> str:
 
 def is_thread_parent(message: Mapping[str, Any]) -> bool:
     """Whether the message starts a thread that has replies."""
-    return message.get("thread_ts") == message.get("ts") and int(message.get("reply_count") or 0) > 0
+    count = message.get("reply_count")
+    ts = message.get("ts")
+    return bool(ts) and message.get("thread_ts") == ts and isinstance(count, int) and count > 0
 
 
 def permalink(workspace_url: str, channel_id: str, ts: str, thread_ts: str | None) -> str:
@@ -160,21 +169,21 @@ def message_doc(
 
     `day` is the channel-day the message is filed under (default: the UTC date of its ts).
     """
-    if not isinstance(message, dict):
-        raise ValueError("message is not a JSON object")
     try:
         return _build_message_doc(message, channel, user_names, workspace_url, day)
     except (TypeError, AttributeError, KeyError) as err:
-        raise ValueError(f"unreadable message {message.get('ts')!r}: {err!r}") from err
+        raise ValueError(f"unreadable message: {err}") from err
 
 
 def _build_message_doc(
-    message: dict[str, Any],
+    message: Any,
     channel: SlackChannel,
     user_names: Mapping[str, str],
     workspace_url: str | None,
     day: str | None,
 ) -> SourceDoc:
+    if not isinstance(message, dict):
+        raise TypeError("not a JSON object")
     ts = str(message.get("ts") or "")
     created_at = parse_ts(ts)
     native_id = message_native_id(message, channel.id)
@@ -234,40 +243,25 @@ class ExportFiles:
                 self._prefix = roots[0]
 
     def signatures(self) -> dict[str, str]:
-        """Relative path -> a signature that changes when the file changes."""
+        """Relative path -> a signature that changes when the file changes, for the list
+        files and daily files."""
         if self._archive is not None:
-            return {
-                info.filename[len(self._prefix):]: f"crc:{info.CRC:08x}:{info.file_size}"
+            found = {
+                info.filename.removeprefix(self._prefix): f"crc:{info.CRC:08x}:{info.file_size}"
                 for info in self._archive.infolist()
-                if info.filename.startswith(self._prefix) and not info.is_dir()
-                and self._wanted(info.filename[len(self._prefix):])
+                if info.filename.startswith(self._prefix)
             }
-        found = {}
-        for name in META_FILES:
-            if (self._path / name).is_file():
-                found[name] = self._stat_signature(self._path / name)
-        for folder in sorted(os.scandir(self._path), key=lambda e: e.name):
-            if folder.is_dir():
-                for entry in os.scandir(folder.path):
-                    rel = f"{folder.name}/{entry.name}"
-                    if entry.is_file() and DAY_FILE.match(rel):
-                        found[rel] = self._stat_signature(Path(entry.path))
-        return found
+        else:
+            paths = [*self._path.glob("*.json"), *self._path.glob("*/*.json")]
+            stats = {p.relative_to(self._path).as_posix(): p.stat() for p in paths if p.is_file()}
+            found = {rel: f"{st.st_mtime_ns}:{st.st_size}" for rel, st in stats.items()}
+        return {rel: sig for rel, sig in found.items() if rel in META_FILES or DAY_FILE.match(rel)}
 
     def read(self, rel: str) -> bytes:
         """The bytes of one file."""
         if self._archive is not None:
             return self._archive.read(self._prefix + rel)
         return (self._path / rel).read_bytes()
-
-    @staticmethod
-    def _wanted(rel: str) -> bool:
-        return rel in META_FILES or bool(DAY_FILE.match(rel))
-
-    @staticmethod
-    def _stat_signature(path: Path) -> str:
-        stat = path.stat()
-        return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
 @contextmanager
@@ -331,7 +325,9 @@ def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDire
             continue
         for entry in listed:
             try:
-                channel = read_channel(entry, name != "channels.json" or bool(entry.get("is_private")))
+                channel = read_channel(
+                    entry, name != "channels.json" or bool(entry.get("is_private"))
+                )
             except (ValueError, AttributeError) as err:
                 failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name}: {err}"))
                 continue
@@ -378,7 +374,7 @@ class SlackExportConnector:
                 yield Page(failures=pending, cursor={"files": state})
 
     def list_ids(self) -> Iterator[str]:
-        """Native ids of every message in the export that can be read."""
+        """Native ids of every message in the export; IncompleteListing if a file is unreadable."""
         with open_export(self.path) as files:
             current = files.signatures()
             directory = read_directory(files, current)
@@ -386,9 +382,11 @@ class SlackExportConnector:
                 channel = directory.channel(rel.split("/", 1)[0])
                 try:
                     messages = load_json(files, rel)
-                except ValueError:
-                    continue
-                for message in messages if isinstance(messages, list) else []:
+                except ValueError as err:
+                    raise IncompleteListing(str(err)) from err
+                if not isinstance(messages, list):
+                    raise IncompleteListing(f"{rel} is not a JSON list of messages")
+                for message in messages:
                     if isinstance(message, dict) and message.get("ts"):
                         yield message_native_id(message, channel.id)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -13,6 +14,7 @@ from connectors.records import Failure, Page, SourceDoc, TerminalError, Transien
 from connectors.slack import (
     SOURCE,
     SlackChannel,
+    clean_id,
     is_thread_parent,
     message_doc,
     message_native_id,
@@ -36,9 +38,10 @@ class SlackCallError(TerminalError):
 
 def _ts_value(ts: Any) -> Decimal | None:
     try:
-        return Decimal(str(ts))
+        value = Decimal(str(ts))
     except InvalidOperation:
         return None
+    return value if value.is_finite() else None
 
 
 class SlackApiConnector:
@@ -158,7 +161,7 @@ class SlackApiConnector:
     def _members(self, channel_id: str) -> tuple[str, ...]:
         members: set[str] = set()
         for page, _ in self._pages("conversations.members", {"channel": channel_id}, "members"):
-            members.update(str(m) for m in page)
+            members.update(clean_id(m) for m in page if clean_id(m))
         return tuple(sorted(members))
 
     def _replies(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:

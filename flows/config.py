@@ -90,31 +90,44 @@ def load_config(path: Path) -> IngestConfig:
 
 def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     """The connector a source config describes."""
-    from connectors import bookmarks, directory, documents, github, github_api, meetings
-    from connectors import slack, slack_api
-
     path = source.path
     if source.type == "slack-export":
-        return slack.SlackExportConnector(path, workspace_url=source.workspace_url)
+        from connectors.slack import SlackExportConnector
+
+        return SlackExportConnector(path, workspace_url=source.workspace_url)
     if source.type == "slack-api":
+        from connectors.slack_api import SlackApiConnector
+
         if settings.slack_token is None:
             raise TerminalError(f"source {source.name!r} needs QUARRY_SLACK_TOKEN")
-        return slack_api.SlackApiConnector(
+        return SlackApiConnector(
             settings.slack_token.get_secret_value(),
             base_url=source.base_url or "https://slack.com/api",
             channels=source.channels,
         )
     if source.type == "github-dir":
-        return github.GitHubDirConnector(path)
+        from connectors.github import GitHubDirConnector
+
+        return GitHubDirConnector(path)
     if source.type == "github-api":
+        from connectors.github_api import GitHubApiConnector
+
         token = settings.github_token.get_secret_value() if settings.github_token else None
-        return github_api.GitHubApiConnector(
+        return GitHubApiConnector(
             source.repos, token=token, base_url=source.base_url or "https://api.github.com"
         )
     if source.type == "docs":
-        return documents.DocumentsConnector(path, acl_rules=source.acl or None)
+        from connectors.documents import DocumentsConnector
+
+        return DocumentsConnector(path, acl_rules=source.acl or None)
     if source.type == "meetings":
-        return meetings.MeetingsConnector(path, acl_rules=source.acl or None)
+        from connectors.meetings import MeetingsConnector
+
+        return MeetingsConnector(path, acl_rules=source.acl or None)
     if source.type == "bookmarks":
-        return bookmarks.BookmarksConnector(path)
-    return directory.DirectoryConnector(path)
+        from connectors.bookmarks import BookmarksConnector
+
+        return BookmarksConnector(path)
+    from connectors.directory import DirectoryConnector
+
+    return DirectoryConnector(path)

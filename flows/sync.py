@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from connectors.records import Connector, Failure, SourceDoc
+from connectors.records import Connector, Failure, IncompleteListing, SourceDoc
 from index.catalog import Catalog
 from index.lance import LanceStore
 from transforms.records import Chunk
@@ -37,6 +37,7 @@ class SyncReport:
     chunks_embedded: int = 0
     failures: int = 0
     failure_reasons: list[str] = field(default_factory=list)
+    deletions_skipped: str | None = None
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -121,8 +122,15 @@ class SourceSync:
         self.report.docs_changed += len(changed)
 
     def remove_deleted(self) -> None:
-        """Delete from the store the documents the source no longer lists."""
-        present = set(self.connector.list_ids())
+        """Delete from the store the documents the source no longer lists.
+
+        When the source cannot be listed in full, nothing is deleted this run.
+        """
+        try:
+            present = set(self.connector.list_ids())
+        except IncompleteListing as exc:
+            self.report.deletions_skipped = str(exc)
+            return
         known = self.catalog.native_ids(self.name)
         gone = [doc_id for native, doc_id in known.items() if native not in present]
         for start in range(0, len(gone), self.batch_docs):

@@ -95,14 +95,26 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
         ),
         Exchange(
             f"{API}/pulls/3/reviews",
-            [{"user": {"login": "dave"}, "body": "Ship it", "state": "APPROVED",
-              "submitted_at": "2025-05-03T09:00:00Z"}],
+            [
+                {
+                    "user": {"login": "dave"},
+                    "body": "Ship it",
+                    "state": "APPROVED",
+                    "submitted_at": "2025-05-03T09:00:00Z",
+                }
+            ],
             query={"page": "2"},
         ),
         Exchange(
             f"{API}/pulls/3/reviews",
-            [{"user": {"login": "bob"}, "body": "Needs a test", "state": "CHANGES_REQUESTED",
-              "submitted_at": "2025-05-02T09:00:00Z"}],
+            [
+                {
+                    "user": {"login": "bob"},
+                    "body": "Needs a test",
+                    "state": "CHANGES_REQUESTED",
+                    "submitted_at": "2025-05-02T09:00:00Z",
+                }
+            ],
             headers=review_page_2,
         ),
         Exchange(
@@ -124,7 +136,10 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
     assert [p.cursor for p in pages[:2]] == [None, None]
     assert pages[-1].cursor == {
         "repos": {
-            REPO: {"updated_at": "2025-05-03T10:00:00Z", "issues_updated_at": "2025-05-04T10:00:00Z"}
+            REPO: {
+                "updated_at": "2025-05-03T10:00:00Z",
+                "issues_updated_at": "2025-05-04T10:00:00Z",
+            }
         }
     }
     docs = {d.native_id: d for p in pages for d in p.docs}
@@ -151,7 +166,12 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
     assert ten.text.endswith("Comment by gina: Seen too.")
 
     listing = server.requests[0]
-    assert listing.query == {"state": "all", "sort": "updated", "direction": "desc", "per_page": "2"}
+    assert listing.query == {
+        "state": "all",
+        "sort": "updated",
+        "direction": "desc",
+        "per_page": "2",
+    }
     headers = {k.lower(): v for k, v in listing.headers.items()}
     assert headers["authorization"] == "Bearer t0ken"
     assert headers["accept"] == "application/vnd.github+json"
@@ -191,6 +211,7 @@ def test_incremental_pull_stops_at_cursor_and_sends_since(clock: Clock):
     mark = "2025-05-02T00:00:00Z"
     cursor = {"repos": {REPO: {"updated_at": mark, "issues_updated_at": mark}}}
     exchanges = [
+        Exchange(f"{API}/pulls", [pr(1, "2025-04-01T10:00:00Z")], query={"page": "2"}),
         Exchange(
             f"{API}/pulls",
             [pr(3, "2025-05-03T10:00:00Z"), pr(2, "2025-05-01T10:00:00Z")],
@@ -208,7 +229,10 @@ def test_incremental_pull_stops_at_cursor_and_sends_since(clock: Clock):
         pages = list(connect(server, clock).pull(cursor))
 
     docs = [d.native_id for p in pages for d in p.docs]
-    assert docs == ["https://github.com/acme/widgets/pull/3", "https://github.com/acme/widgets/issues/11"]
+    assert docs == [
+        "https://github.com/acme/widgets/pull/3",
+        "https://github.com/acme/widgets/issues/11",
+    ]
     assert pages[-1].cursor["repos"][REPO] == {
         "updated_at": "2025-05-03T10:00:00Z",
         "issues_updated_at": "2025-05-04T10:00:00Z",
@@ -248,26 +272,25 @@ def test_rate_limits_and_server_errors_are_waited_out(clock: Clock, status, head
 
 
 def test_retries_run_out_as_transient_error(clock: Clock):
-    with ReplayServer([Exchange(f"{API}/pulls", {"message": "boom"}, status=503)]) as server:
-        with pytest.raises(TransientError, match="HTTP 503"):
-            list(connect(server, clock, max_retries=2).pull(None))
+    exchanges = [Exchange(f"{API}/pulls", {"message": "boom"}, status=503)]
+    with ReplayServer(exchanges) as server, pytest.raises(TransientError, match="HTTP 503"):
+        list(connect(server, clock, max_retries=2).pull(None))
     assert clock.slept == [1.0, 2.0]
     assert len(server.requests) == 3
 
 
 def test_bad_credentials_are_terminal(clock: Clock):
     exchanges = [Exchange(f"{API}/pulls", {"message": "Bad credentials"}, status=401)]
-    with ReplayServer(exchanges) as server:
-        with pytest.raises(TerminalError, match="401"):
-            list(connect(server, clock).pull(None))
+    with ReplayServer(exchanges) as server, pytest.raises(TerminalError, match="401"):
+        list(connect(server, clock).pull(None))
     assert len(server.requests) == 1 and clock.slept == []
 
 
 def test_forbidden_without_rate_limit_is_terminal(clock: Clock):
     body = {"message": "Resource not accessible by personal access token"}
-    with ReplayServer([Exchange(f"{API}/pulls", body, status=403)]) as server:
-        with pytest.raises(TerminalError, match="not accessible"):
-            list(connect(server, clock).pull(None))
+    exchanges = [Exchange(f"{API}/pulls", body, status=403)]
+    with ReplayServer(exchanges) as server, pytest.raises(TerminalError, match="not accessible"):
+        list(connect(server, clock).pull(None))
     assert clock.slept == []
 
 

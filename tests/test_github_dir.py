@@ -2,7 +2,7 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,8 +62,8 @@ def test_pull_maps_pull_requests_and_issues(export: Path):
     ]
     assert pr.author == "alice"
     assert pr.people == ["alice", "bob", "dave", "erin"]
-    assert pr.created_at == datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
-    assert pr.updated_at == datetime(2025, 5, 1, 17, 30, tzinfo=timezone.utc)
+    assert pr.created_at == datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+    assert pr.updated_at == datetime(2025, 5, 1, 17, 30, tzinfo=UTC)
     assert pr.container == "acme/widgets"
     assert pr.acl == ["github:acme/widgets"]
     assert pr.meta["merged"] == "true" and pr.meta["approved"] == "true"

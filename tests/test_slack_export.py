@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,11 @@ def test_pull_yields_one_doc_per_message_and_one_page_per_daily_file():
     assert not any(p.failures for p in pages)
     assert [len(p.docs) for p in pages] == [1, 2, 7, 2, 1]
     assert set(pages[0].cursor["files"]) == {
-        "D01DM/2024-03-01.json", "users.json", "channels.json", "groups.json", "dms.json"
+        "D01DM/2024-03-01.json",
+        "users.json",
+        "channels.json",
+        "groups.json",
+        "dms.json",
     }
     files = pages[-1].cursor["files"]
     assert set(files) == {
@@ -83,14 +87,18 @@ def test_plain_message_fields(docs):
     )
     assert doc.author == "U01ALICE"
     assert doc.people == ["U01ALICE", "U02BOB"]
-    assert doc.created_at == datetime(2024, 3, 1, 10, 0, 0, 100, tzinfo=timezone.utc)
+    assert doc.created_at == datetime(2024, 3, 1, 10, 0, 0, 100, tzinfo=UTC)
     assert doc.updated_at is None
     assert doc.container == "general"
     assert doc.title == "#general 2024-03-01"
     assert doc.group == "C01GENERAL/2024-03-01"
     assert doc.acl == ["*"]
     assert doc.url is None
-    assert doc.meta == {"channel_id": "C01GENERAL", "ts": "1709287200.000100", "user_name": "Alice Adams"}
+    assert doc.meta == {
+        "channel_id": "C01GENERAL",
+        "ts": "1709287200.000100",
+        "user_name": "Alice Adams",
+    }
 
 
 def test_thread_parent_and_replies_share_the_thread_group(docs):
@@ -117,7 +125,7 @@ def test_subtype_edit_and_file_share(docs):
     assert join.meta["subtype"] == "channel_join"
     assert join.text == "@U03CAROL has joined the channel"
     edited = docs["m-006"]
-    assert edited.updated_at == datetime(2024, 3, 1, 10, 55, tzinfo=timezone.utc)
+    assert edited.updated_at == datetime(2024, 3, 1, 10, 55, tzinfo=UTC)
     shared = docs["m-007"]
     link = "https://acme.slack.com/files/U02BOB/F01DESIGN/design.pdf"
     assert shared.text == f"Here is the design\n[file: Design v2 [design.pdf] ({link})]"

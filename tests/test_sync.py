@@ -6,7 +6,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.records import Failure, Page, SourceDoc, TransientError, doc_id
+from connectors.records import (
+    Failure,
+    IncompleteListing,
+    Page,
+    SourceDoc,
+    TransientError,
+    doc_id,
+)
 from flows.sync import SourceSync
 from transforms.engine import LocalEngine
 
@@ -122,3 +129,18 @@ def test_crash_resumes_from_last_committed_cursor_without_duplicates(stores, eng
     assert len(ids) == len(set(ids))
     native = [n for ns in store.table.to_arrow().column("native_ids").to_pylist() for n in ns]
     assert sorted(native) == sorted(f"m{i}" for i in range(6))
+
+
+def test_incomplete_listing_deletes_nothing(stores, engine):
+    msgs = [message(i, f"roadmap topic {i}") for i in range(4)]
+    sync("s", ScriptedConnector(pages_of(msgs)), stores, engine)
+
+    class Unlistable(ScriptedConnector):
+        def list_ids(self):
+            yield "m0"
+            raise IncompleteListing("general/2026-01-01.json: malformed JSON")
+
+    report = sync("s", Unlistable(pages_of(msgs)), stores, engine)
+    catalog, _ = stores
+    assert report.docs_deleted == 0 and "malformed" in report.deletions_skipped
+    assert catalog.stats()["documents"] == {"slack": 4}

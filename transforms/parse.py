@@ -146,24 +146,51 @@ def render_markdown(blocks: list[Block], title: str | None) -> str:
     return "\n\n".join(lines)
 
 
-def element_blocks(elements: list[Any]) -> list[Block]:
-    """unstructured elements as blocks: titles become headings, the rest paragraphs."""
-    from unstructured.documents.elements import ListItem, PageBreak, PageNumber, Title
+def element_blocks(elements: list[Any], headings: str = "marked") -> list[Block]:
+    """unstructured elements as blocks: titles become headings, the rest paragraphs.
 
-    blocks = []
+    `headings` says how far to trust Title elements: "marked" (the format marks headings),
+    "guessed" (plain text: a title that ends like a sentence is a paragraph) or "none".
+    """
+    from unstructured.documents.elements import ListItem, PageBreak, PageNumber, Table, Title
+
+    blocks: list[Block] = []
     for element in elements:
         text = (element.text or "").strip()
         if not text or isinstance(element, (PageBreak, PageNumber)):
             continue
-        if isinstance(element, Title):
+        if isinstance(element, Title) and is_heading(text, headings):
             depth = element.metadata.category_depth
             level = 2 if depth is None else min(depth + 1, 6)
             blocks.append(Block(" ".join(text.split()), level))
         elif isinstance(element, ListItem):
-            blocks.append(Block(f"- {text}"))
+            item = f"- {text}"
+            if blocks and blocks[-1].text.startswith("- ") and not blocks[-1].level:
+                item = f"{blocks.pop().text}\n{item}"
+            blocks.append(Block(item))
+        elif isinstance(element, Table):
+            blocks.append(Block(table_text(element.metadata.text_as_html) or text))
         else:
             blocks.append(Block(text))
     return blocks
+
+
+def is_heading(text: str, headings: str) -> bool:
+    """Whether a Title element is rendered as a heading under the `headings` policy."""
+    if headings == "guessed":
+        return not text.endswith((".", "!", "?", ";", ":", ","))
+    return headings == "marked"
+
+
+def table_text(table_html: str | None) -> str:
+    """A table as text, one row per line and cells separated by ` | `."""
+    if not table_html:
+        return ""
+    from lxml import html as lxml_html
+
+    rows = lxml_html.fromstring(table_html).iter("tr")
+    lines = [" | ".join(c.text_content().strip() for c in row.xpath("./th|./td")) for row in rows]
+    return "\n".join(line for line in lines if line.strip(" |"))
 
 
 def decode_text(data: bytes) -> tuple[str, dict[str, str]]:
@@ -269,7 +296,7 @@ def read_plain_text(data: bytes) -> tuple[list[Block], FileFacts]:
     from unstructured.partition.text import partition_text
 
     text, meta = decode_text(data)
-    return element_blocks(partition_text(text=text)), FileFacts(meta=meta)
+    return element_blocks(partition_text(text=text), "guessed"), FileFacts(meta=meta)
 
 
 def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
@@ -296,7 +323,7 @@ def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
         meta={"attachments": ", ".join(attachments)} if attachments else {},
     )
     elements = partition_email(file=io.BytesIO(data), process_attachments=False)
-    return element_blocks(elements), facts
+    return element_blocks(elements, "none"), facts
 
 
 def office_reader(partition: str) -> Reader:

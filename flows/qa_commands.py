@@ -1,0 +1,93 @@
+"""The `ask` and `answer` commands of the `quarry` CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from flows.settings import Settings
+
+
+def add_qa_commands(subparsers: Any) -> None:
+    """Add `ask` and `answer` to the CLI's subparsers; handlers take (args, settings)."""
+    ask = subparsers.add_parser("ask", help="answer one question with citations and the hop trace")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--principal", help="answer only from what this principal may read")
+    ask.set_defaults(handler=run_ask)
+
+    answer = subparsers.add_parser("answer", help="answer a JSONL file of questions")
+    answer.add_argument("--questions", type=Path, required=True, help="rows with id and question")
+    answer.add_argument("--out", type=Path, required=True, help="rows with id, answer, answerable, citations")
+    answer.add_argument("--principal")
+    answer.set_defaults(handler=run_answer)
+
+
+def build_answerer(settings: Settings, with_search: bool = True) -> Any:
+    """An Answerer over the store, with the LLM reasoner when one is configured."""
+    from index.catalog import Catalog
+    from qa.agent import Answerer
+    from qa.reasoner import LLMReasoner, OfflineReasoner
+
+    catalog = Catalog(settings.catalog_path, read_only=True)
+    store = embedder = None
+    if with_search and Path(settings.lance_uri).exists():
+        from index.lance import LanceStore
+        from transforms.embed import Embedder
+
+        store = LanceStore(settings.lance_uri)
+        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
+    reasoner: Any = OfflineReasoner()
+    if settings.llm_base_url and settings.llm_model:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        reasoner = LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
+    return Answerer(catalog, store, embedder, reasoner)
+
+
+def answer_row(answer: Any, row_id: Any) -> dict[str, Any]:
+    """One output row in the benchmark's shape."""
+    return {
+        "id": row_id,
+        "answer": answer.payload(),
+        "answerable": answer.answerable,
+        "citations": [c.native_id for c in answer.citations],
+    }
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    answer = build_answerer(settings).answer(args.question, args.principal)
+    if args.json:
+        print(json.dumps(answer.model_dump(mode="json"), indent=2))
+        return 0
+    if not answer.answerable:
+        print("No answer: the evidence does not support one.")
+    elif answer.kind == "list":
+        for item in answer.items:
+            print(f"- {item}")
+    else:
+        print(answer.text)
+    if answer.citations:
+        print(f"\nCitations ({len(answer.citations)}):")
+        for c in answer.citations[:25]:
+            print(f"  [{c.source}] {c.title or c.native_id}  {c.url or c.native_id}")
+        if len(answer.citations) > 25:
+            print(f"  ... {len(answer.citations) - 25} more")
+    print("\nHops:")
+    for hop in answer.hops:
+        print(f"  {hop.step:8} {hop.action:20} found {hop.found}")
+    return 0
+
+
+def run_answer(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    answerer = build_answerer(settings)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w") as out:
+        for row in tqdm(rows, desc="answering", unit="q"):
+            answer = answerer.answer(row["question"], args.principal)
+            out.write(json.dumps(answer_row(answer, row.get("id"))) + "\n")
+    return 0

@@ -1,0 +1,170 @@
+"""Question analysis: answer type, named entities (learned from the store) and constraints."""
+
+from __future__ import annotations
+
+import re
+
+from qa.lexicon import Lexicon
+from qa.records import Analysis, AnswerType
+
+EMPLOYEE_ID = re.compile(r"\beid_[0-9a-f]{6,}\b", re.I)
+CUSTOMER_ID = re.compile(r"\bCUST-\d+\b", re.I)
+
+CONSTRAINTS: list[tuple[str, str]] = [
+    ("not_approved", r"\b(not|never|weren'?t|wasn'?t|un)[ -]?approved\b|\bunapproved\b|\brejected\b|\bwithout approval\b"),
+    ("approved", r"\bapproved\b|\bapproval\b"),
+    ("to_merge", r"\b(need|needs|ready|waiting|pending)\b[\w ]{0,15}\bmerg"),
+    ("to_close", r"\b(need|needs|should)\b[\w ]{0,15}\bclos"),
+    ("reverted", r"\brevert"),
+    ("reopened", r"\bre-?opened?\b|\breopen"),
+    ("no_fix", r"(did ?n[o']t|do ?n[o']t|does ?n[o']t|didn’t|not)\s+(need|require)\w*\s+(any\s+)?(a\s+)?fix|\bno fix|\bwon'?t fix|\bnot a bug\b"),
+    ("dismissed", r"\bdismiss"),
+    ("unresolved", r"\bunresolved\b|\bopen (bugs|issues)\b|\boutstanding\b|\bstill open\b|\bnot (yet )?(resolved|fixed)\b"),
+    ("active", r"\bactive\b|\bcurrently working\b|\bin progress\b"),
+    ("resolved", r"\b(resolved|fixed|solved)\b"),
+    ("competitor", r"\bcompetit|\brival"),
+    ("previous_release", r"\b(previous|prior|last|earlier|old)\s+(release|version)\b"),
+    ("demo", r"\bdemo"),
+    ("reviewed", r"\breview"),
+    ("authored", r"\bauthor|\bwrote\b|\bwritten\b"),
+    ("suggestions", r"\bsuggest|\bimprove|\brecommend|\bfeedback on\b|\bchanges\b"),
+    ("strengths", r"\bstrength|\bhighlight|\bliked\b|\bpraise|\bpositive"),
+    ("weaknesses", r"\bweakness|\bdrawback|\bshortcoming|\blimitation"),
+    ("unique_features", r"\bunique features?\b|\bdifferentiat|\bstand out\b"),
+    ("insights", r"\binsights?\b"),
+    ("qa_testing", r"\bqa testing\b|\bduring (qa|testing)\b|\btesting\b"),
+    ("not_implemented", r"\bnot (been )?implemented\b|\bnever (got )?(built|implemented)\b|\bcould ?n[o']t be added\b|\bcould not be added\b|\bnot added\b|\bdropped\b"),
+    ("delayed", r"\bdelay|\bpostpon|\bdeferred\b"),
+    ("added", r"\b(are|were|have been|has been|got|get) added\b|\bnew features?\b|\bshipped\b"),
+    ("security", r"\bsecurity (risk|concern)|\bsecurity reason"),
+    ("direction", r"\bproduct direction\b|\bdirection change|\bchange (in|of) direction"),
+    ("bugs", r"\bbugs?\b|\bissues?\b|\bdefects?\b|\bproblems?\b"),
+    ("customer", r"\bcustomers?\b|\bclients?\b"),
+    ("feature_dev", r"\bfeature (development|work)\b|\bfeature prs?\b"),
+    ("bug_fix", r"\bbug ?fix"),
+    ("responsible", r"\bresponsible\b|\bowners?\b"),
+    ("worked_on", r"\bworked on\b|\bcontribut"),
+    ("shared", r"\bshared?\b|\bposted\b|\bsent\b"),
+]
+AGGREGATE = re.compile(r"\b(maximum|max|most|highest|largest|greatest|top)\b", re.I)
+PERSON = re.compile(r"\bemployee ?ids?\b|\bwho\b|\bengineers?\b|\bteam members?\b|\bpeople\b|\bpersons?\b|\breviewers?\b|\bauthors?\b", re.I)
+COMPANY = re.compile(r"\bcompan(y|ies)\b|\bcustomers?'? names?\b|\bwhich customers?\b|\borgani[sz]ations?\b", re.I)
+PR = re.compile(r"\bprs?\b|\bpull requests?\b", re.I)
+URL = re.compile(r"\burls?\b|\blinks?\b|\bwebsites?\b", re.I)
+LIST_ASK = re.compile(r"\b(ids?|names?|links?|urls?)\b", re.I)
+SCAFFOLD = set(
+    "find list show give get provide can could would you please me the a an all of in for to "
+    "and or that which who whom what were was are is be been being did do does with by from "
+    "on at as its it's their there this these those any some links link urls url pr prs "
+    "pull request requests employee ids id names name company companies product products "
+    "related regarding about into feature features need needs needed".split()
+)
+
+
+def answer_type_of(question: str) -> AnswerType:
+    """The type of answer a question asks for."""
+    q = question
+    if re.search(r"\bemployee ?ids?\b", q, re.I):
+        return "person"
+    if COMPANY.search(q) and re.search(r"\bnames?\b|\bwhich\b|\bwhat\b|\bfind\b|\blist\b", q, re.I):
+        return "company"
+    if PR.search(q) and (URL.search(q) or not PERSON.search(q)):
+        return "pr"
+    if URL.search(q):
+        return "url"
+    if PERSON.search(q) and re.search(r"^\s*(who|which (engineer|person|team member|people))", q, re.I):
+        return "person"
+    return "content"
+
+
+def constraints_of(question: str) -> list[str]:
+    """Normalised constraints named in a question."""
+    found = []
+    for name, pattern in CONSTRAINTS:
+        if re.search(pattern, question, re.I):
+            found.append(name)
+    if "not_approved" in found and "approved" in found:
+        found.remove("approved")
+    if "unresolved" in found and "resolved" in found:
+        found.remove("resolved")
+    if "no_fix" in found and "resolved" in found:
+        found.remove("resolved")
+    return found
+
+
+def match_names(question: str, names: list[str], plural: bool = False) -> list[str]:
+    """Names (roles, companies, types) that occur in a question, longest first, no overlaps."""
+    found: list[str] = []
+    text = question.lower()
+    for name in sorted(names, key=len, reverse=True):
+        suffix = r"(s|es)?" if plural else ""
+        pattern = rf"(?<![a-z0-9]){re.escape(name.lower())}{suffix}(?![a-z0-9])"
+        m = re.search(pattern, text)
+        if m:
+            found.append(name)
+            text = text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
+    return found
+
+
+def doc_type_of(question: str, doc_types: list[str]) -> str | None:
+    """The document type named in a question, tolerating partial names ("PRD", "vision doc")."""
+    exact = match_names(question, doc_types)
+    if exact:
+        return exact[0]
+    words = set(re.findall(r"[a-z]+", question.lower()))
+    acronyms = {"".join(w[0] for w in t.lower().split()): t for t in doc_types}
+    for word in re.findall(r"\b[A-Z]{3,4}\b", question):
+        if word.lower() in acronyms:
+            return acronyms[word.lower()]
+    best, score = None, 0
+    for t in doc_types:
+        tokens = [w for w in t.lower().split() if w not in ("document", "report")]
+        hit = sum(1 for w in tokens if w in words or w.rstrip("s") in words)
+        if hit == len(tokens) and hit > score and ("doc" in question.lower() or "report" in question.lower() or "spec" in question.lower()):
+            best, score = t, hit
+    return best
+
+
+def topic_of(question: str, remove: list[str]) -> tuple[str, list[str]]:
+    """The question's subject once entity names and question scaffolding are removed."""
+    text = question
+    for name in sorted(remove, key=len, reverse=True):
+        text = re.sub(rf"(?i)\b{re.escape(name)}('s)?\b", " ", text)
+    words = re.findall(r"[A-Za-z][A-Za-z0-9/&+-]*", text)
+    terms = [w.lower() for w in words if w.lower() not in SCAFFOLD]
+    return " ".join(terms), terms
+
+
+class QuestionAnalyzer:
+    """Turns a question into an Analysis using the store's lexicon."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+
+    def analyze(self, question: str) -> Analysis:
+        lex = self.lexicon
+        entity = lex.find_entity(question)
+        names = sorted(lex.names_of.get(entity, []), key=len, reverse=True) if entity else []
+        roles = match_names(question, lex.roles, plural=True)
+        companies = match_names(question, lex.companies)
+        people = [p.lower() for p in EMPLOYEE_ID.findall(question)]
+        people += [c.upper() for c in CUSTOMER_ID.findall(question)]
+        doc_type = doc_type_of(question, lex.doc_types)
+        constraints = constraints_of(question)
+        aggregate = "max" if AGGREGATE.search(question) else None
+        removable = [*names, *roles, *companies, *people, *([doc_type] if doc_type else [])]
+        topic, terms = topic_of(question, removable)
+        return Analysis(
+            question=question,
+            answer_type=answer_type_of(question),
+            product=entity,
+            product_names=names,
+            roles=roles,
+            companies=companies,
+            people=people,
+            doc_type=doc_type,
+            constraints=constraints,
+            aggregate=aggregate,
+            topic=topic,
+            topic_terms=terms,
+        )

@@ -1,0 +1,208 @@
+"""Readers that extract typed candidates from routed evidence: document reviews, pull
+requests matching a feature, shared demo links and the discussions around them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from index.profile import file_entity
+from qa.lexicon import Lexicon
+from qa.records import Analysis, Evidence
+
+URL = re.compile(r"https?://[^\s<>|)\]\"']+")
+WORD = re.compile(r"[a-z0-9]{3,}")
+WEAK = set("the and for with that this from into their our new add adding implement implementing "
+           "implementation improve improving improved enhance enhancing enhanced develop developing "
+           "feature features support integration integrating".split())
+
+
+def clean_url(url: str) -> str:
+    return url.rstrip(".,;:!?")
+
+
+def words_of(text: str) -> set[str]:
+    return set(WORD.findall((text or "").lower()))
+
+
+def docs_of(rows: list[dict[str, Any]], entity: str, doc_type: str | None, lexicon: Lexicon) -> list[dict[str, Any]]:
+    """Documents of an entity (by file name) of a document type (by metadata or title)."""
+    out = []
+    for row in rows:
+        if file_entity(row["native_id"], lexicon.aliases) != entity:
+            continue
+        kind = (row["meta"].get("doc_type") or row["title"] or "").lower()
+        if doc_type is None or doc_type.lower() in kind or doc_type.lower() in row["native_id"].replace("_", " ").lower():
+            out.append(row)
+    return out
+
+
+def discussions_of(docs: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages of the channel-days in which a document's link was shared."""
+    keys = set()
+    for doc in docs:
+        stem = re.sub(r"\.[A-Za-z0-9]+$", "", doc["native_id"].rsplit("/", 1)[-1])
+        keys.add(stem.lower())
+        if doc.get("url"):
+            keys.add(doc["url"].rstrip("/").lower())
+    groups = {
+        m["group_id"]
+        for m in messages
+        if any(k in (m["text"] or "").lower() for k in keys)
+    }
+    return [m for m in messages if m["group_id"] in groups]
+
+
+def meetings_on(meetings: list[dict[str, Any]], doc_type: str | None) -> list[dict[str, Any]]:
+    """Meeting transcripts and chats whose topic is a document type."""
+    if not doc_type:
+        return []
+    topics = {m["meta"].get("meeting") for m in meetings if (m["meta"].get("topic") or "").lower() == doc_type.lower()}
+    return [m for m in meetings if m["meta"].get("meeting") in topics]
+
+
+def speaker_turns(meeting: dict[str, Any], lexicon: Lexicon) -> list[tuple[str, str]]:
+    """(employee id, said) turns of a transcript, speakers resolved among its participants."""
+    participants = set(meeting.get("people") or [])
+    turns = []
+    for line in (meeting["text"] or "").splitlines():
+        speaker, _, said = line.partition(": ")
+        if not said:
+            continue
+        ids = [i for i in lexicon.resolve_person(speaker) if i in participants] or lexicon.resolve_person(speaker)[:1]
+        if ids:
+            turns.append((ids[0], said))
+    return turns
+
+
+def read_doc_review(analysis: Analysis, docs: list[dict], messages: list[dict], meetings: list[dict], lexicon: Lexicon) -> Evidence:
+    """Authors, reviewers and suggestions of a document from its discussions and meetings."""
+    thread = discussions_of(docs, messages)
+    meets = meetings_on(meetings, analysis.doc_type)
+    support = [d["native_id"] for d in docs] + [m["native_id"] for m in thread] + [m["native_id"] for m in meets]
+    said: list[tuple[str, str]] = [(m["author"], m["text"]) for m in thread if m["author"]]
+    for meet in meets:
+        said.extend(speaker_turns(meet, lexicon))
+    authors = [d["author"] for d in docs if d.get("author")]
+    people = list(dict.fromkeys([*authors, *(p for p, _ in said), *(p for m in meets for p in m.get("people") or [])]))
+    people = [p for p in people if p in lexicon.employees]
+    if analysis.roles:
+        wanted = {r.lower() for r in analysis.roles}
+        sharers = set(authors) | {m["author"] for m in thread if any(u in (m["text"] or "") for u in doc_links(docs))}
+        said = [(p, t) for p, t in said if lexicon.role_of(p).lower() in wanted and p not in sharers]
+        people = [p for p in people if lexicon.role_of(p).lower() in wanted and p not in sharers]
+    texts = [t for _, t in said if t and p_is_suggestion(t)]
+    return Evidence(items=people, text="\n".join(f"- {t}" for t in dict.fromkeys(texts)), support=support)
+
+
+def doc_links(docs: list[dict[str, Any]]) -> list[str]:
+    """The links other artifacts use to point at documents."""
+    return [d["url"] for d in docs if d.get("url")]
+
+
+def p_is_suggestion(text: str) -> bool:
+    return bool(re.search(r"\b(could|should|might|suggest|consider|add|include|expand|clarify|maybe|perhaps|would|recommend)\b", text, re.I))
+
+
+def pr_matches(prs: list[dict[str, Any]], analysis: Analysis) -> list[tuple[int, dict[str, Any]]]:
+    """Pull requests scored by how many topic words their title and body share."""
+    terms = {t for t in analysis.topic_terms if len(t) >= 3} - WEAK
+    scored = []
+    for pr in prs:
+        text = f"{pr['title']} {pr['title']} {pr['text'][:600]}"
+        score = len(terms & words_of(text))
+        scored.append((score, pr))
+    return scored
+
+
+def pr_state_ok(pr: dict[str, Any], analysis: Analysis) -> bool:
+    """Whether a pull request meets the question's approval and merge constraints."""
+    meta = pr["meta"]
+    approved = meta.get("approved") == "true"
+    merged = meta.get("merged") == "true"
+    if analysis.has("not_approved") and approved:
+        return False
+    if analysis.has("approved") and not approved:
+        return False
+    if analysis.has("to_merge") and merged:
+        return False
+    if analysis.has("to_close") and merged:
+        return False
+    return True
+
+
+def read_feature_prs(analysis: Analysis, prs: list[dict[str, Any]]) -> Evidence:
+    """Pull requests of the topic that meet the state constraints."""
+    scored = [(s, p) for s, p in pr_matches(prs, analysis) if s > 0]
+    if not scored:
+        return Evidence(note="no pull request matches the topic")
+    top = max(s for s, _ in scored)
+    close = [p for s, p in scored if s >= max(2, top - 1)] if top >= 2 else []
+    chosen = [p for p in close if pr_state_ok(p, analysis)]
+    return Evidence(items=[p["native_id"] for p in chosen], support=[p["native_id"] for p in close])
+
+
+def read_pr_authors(analysis: Analysis, prs: list[dict[str, Any]]) -> Evidence:
+    """Authors of the pull requests meeting the constraints, the most frequent when asked."""
+    chosen = [p for p in prs if pr_state_ok(p, analysis) and p.get("author")]
+    counts = Counter(p["author"] for p in chosen)
+    if not counts:
+        return Evidence(note="no pull requests meet the constraints")
+    if analysis.aggregate == "max":
+        top = max(counts.values())
+        items = sorted(a for a, n in counts.items() if n == top)
+    else:
+        items = sorted(counts)
+    return Evidence(items=items, support=[p["native_id"] for p in chosen])
+
+
+def shared_links(messages: list[dict[str, Any]], internal: bool | None, pattern: str) -> list[tuple[str, dict]]:
+    """(url, message) for links matching a pattern, internal or external to the workspace."""
+    out = []
+    for m in messages:
+        for url in URL.findall(m["text"] or ""):
+            url = clean_url(url)
+            if not re.search(pattern, url, re.I):
+                continue
+            is_internal = "/archives/" in url
+            if internal is None or internal == is_internal:
+                out.append((url, m))
+    return out
+
+
+def read_demos(analysis: Analysis, messages: list[dict[str, Any]]) -> Evidence:
+    """Demo links shared in an entity's channels: competitors' (external) or the entity's own
+    earlier releases (internal), with who shared them."""
+    internal = True if analysis.has("previous_release") else False if analysis.has("competitor") else None
+    found = shared_links(messages, internal, r"demo")
+    if not found:
+        return Evidence(note="no demo links shared")
+    groups = {m["group_id"] for _, m in found}
+    if internal is False:
+        groups |= {m["group_id"] for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.I)}
+    support = [m["native_id"] for m in messages if m["group_id"] in groups]
+    urls = list(dict.fromkeys(u for u, _ in found))
+    people = list(dict.fromkeys(m["author"] for _, m in found if m["author"]))
+    return Evidence(items=people if analysis.answer_type == "person" else urls, support=support)
+
+
+def read_competitors(analysis: Analysis, messages: list[dict[str, Any]]) -> Evidence:
+    """Discussions of competitor products in an entity's channels: what was said and by whom."""
+    opened = [m for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.I)]
+    if not opened:
+        return Evidence(note="no competitor discussions")
+    groups = {m["group_id"] for m in opened}
+    thread = [m for m in messages if m["group_id"] in groups]
+    if analysis.has("weaknesses"):
+        pattern = r"\b(lack|limit|weak|drawback|concern|however|but|issue|struggle|complex|expensive|steep)"
+    elif analysis.has("unique_features"):
+        pattern = r"\b(feature|offer|support|provide|unique|allow|include|capabilit)"
+    else:
+        pattern = r"."
+    texts = [m["text"] for m in thread if re.search(pattern, m["text"] or "", re.I)]
+    people = list(dict.fromkeys(m["author"] for m in opened if m["author"]))
+    return Evidence(
+        items=people, text="\n".join(f"- {t}" for t in texts),
+        support=[m["native_id"] for m in thread],
+    )

@@ -1,0 +1,169 @@
+"""Question analysis, routing, bug reading and abstention on a small catalog (no vectors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.records import SourceDoc, doc_id
+from index.catalog import Catalog
+from index.profile import build_profiles, channel_entity, file_entity, load_profiles
+from qa.agent import Answerer
+from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of
+from qa.bugs import read_bugs
+from qa.lexicon import Lexicon
+from qa.router import KnowledgeRouter
+
+CORPUS = Path(__file__).parent / "fixtures" / "qa" / "corpus.json"
+
+
+def corpus_docs() -> list[SourceDoc]:
+    rows = json.loads(CORPUS.read_text())
+    return [SourceDoc(id=doc_id(r["source"], r["native_id"]), **r) for r in rows]
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    cat = Catalog(tmp_path / "catalog.duckdb")
+    docs = corpus_docs()
+    for source in sorted({d.source for d in docs}):
+        cat.commit(source, "run", [d for d in docs if d.source == source])
+    build_profiles(cat)
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def lexicon(catalog):
+    return Lexicon.from_catalog(catalog)
+
+
+def test_entity_names_are_learned_from_renames_and_name_changes(lexicon):
+    assert lexicon.aliases["wdgAIX"] == "WidgetForce"
+    assert lexicon.aliases["WidgetForce"] == "WidgetForce"
+    assert file_entity("final_wdgaix_product_vision_document.md", lexicon.aliases) == "WidgetForce"
+    assert channel_entity("planning-WidgetForce-PM") == "WidgetForce"
+    assert channel_entity("develop-alicesmith") is None
+
+
+def test_profiles_are_stored_and_name_their_entity(catalog):
+    profiles, aliases = load_profiles(catalog)
+    bug = [p for p in profiles if p["container"] == "bug-alice-WidgetForce"][0]
+    assert bug["entity"] == "WidgetForce" and bug["purpose"] == "bug" and bug["docs"] == 9
+    assert "eid_a1" in bug["people"]
+    repo = [p for p in profiles if p["source"] == "github"][0]
+    assert repo["entity"] == "WidgetForce"
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Find employee IDs of engineers who resolved the most bugs in X?", "person"),
+        ("which companies reported bugs in X", "company"),
+        ("links to the approved PRs for caching in X", "pr"),
+        ("demo urls people shared for X competitors", "url"),
+        ("what did customers like about X", "content"),
+    ],
+)
+def test_answer_type(question, expected):
+    assert answer_type_of(question) == expected
+
+
+def test_constraints_tolerate_typed_wording():
+    assert "not_approved" in constraints_of("prs for caching that weren't approved")
+    assert "approved" not in constraints_of("PRs that were not approved")
+    assert "no_fix" in constraints_of("bugs that didn't need any fix")
+    assert "reopened" in constraints_of("bugs re-opened by customers")
+    assert "unresolved" in constraints_of("open issues still not fixed")
+
+
+def test_analysis_finds_code_names_roles_companies_and_doc_types(lexicon):
+    a = QuestionAnalyzer(lexicon).analyze(
+        "what did the ux researchers suggest for the wdgaix product vision doc?"
+    )
+    assert a.product == "WidgetForce"
+    assert a.roles == ["UX Researcher"]
+    assert a.doc_type == "Product Vision Document"
+    b = QuestionAnalyzer(lexicon).analyze("Which company has the most unresolved bugs in WidgetForce")
+    assert b.answer_type == "company" and b.aggregate == "max" and b.has("unresolved")
+
+
+def test_router_sends_bug_questions_to_bug_channels_and_records_why(lexicon):
+    analysis = QuestionAnalyzer(lexicon).analyze("Find bugs reported by BlueWave in WidgetForce that did not require any fixes")
+    route = KnowledgeRouter(lexicon).route(analysis)
+    assert route.plan == "bugs"
+    assert route.containers["slack"] == ["bug-alice-WidgetForce"]
+    hop = route.hop()
+    assert hop.step == "route" and any("WidgetForce" in why for why in hop.detail["why"])
+
+
+def test_bug_reader_follows_outcomes(catalog):
+    rows = catalog.query(
+        "SELECT native_id, container, author, text, group_id FROM documents "
+        "WHERE source = 'slack' AND container LIKE 'bug-%' ORDER BY created_at"
+    )
+    bugs = {b.title: b for b in read_bugs(rows)}
+    assert set(bugs) == {"Slow Dashboard Rendering", "Token Leak In Logs", "Wrong Currency Format"}
+    slow = bugs["Slow Dashboard Rendering"]
+    assert slow.resolved_by == "eid_b2" and slow.reopened and slow.prs == ["https://github.com/acme/WidgetForce/pull/7"]
+    assert bugs["Wrong Currency Format"].no_fix_by == "eid_c3"
+    assert bugs["Token Leak In Logs"].status == "open" and bugs["Token Leak In Logs"].assignee == "eid_c3"
+
+
+@pytest.mark.parametrize(
+    "question, items",
+    [
+        ("Find the name of company that has the maximum number of reopened bugs in WidgetForce.", ["BlueWave"]),
+        ("which customer company has the most open issues in wdgAIX", ["BlueWave", "TechCorp"]),
+        ("Find employee IDs of engineers who are assigned to the highest number of active bugs in WidgetForce.", ["eid_b2", "eid_c3"]),
+        ("Find all PR links submitted by eid_b2 to resolve bugs reported by BlueWave in WidgetForce", ["https://github.com/acme/WidgetForce/pull/7"]),
+        ("Find employee IDs of the authors and key reviewers of the Product Vision Document for the WidgetForce product?", ["eid_a1", "eid_d4", "eid_b2"]),
+        ("Find the demo URLs shared by team members for WidgetForce's competitor products?", ["https://www.chartpal.example/demo"]),
+        ("Can you provide links to the approved PRs for dashboard rendering in WidgetForce?", ["https://github.com/acme/WidgetForce/pull/7"]),
+        ("links to PRs for dashboard rendering in WidgetForce that were not approved", ["https://github.com/acme/WidgetForce/pull/8"]),
+    ],
+)
+def test_structured_answers(catalog, question, items):
+    answer = Answerer(catalog).answer(question)
+    assert answer.answerable, [h.model_dump() for h in answer.hops]
+    assert sorted(answer.items) == sorted(items)
+    assert answer.citations and all(c.native_id for c in answer.citations)
+    assert [h.step for h in answer.hops][:2] == ["analyse", "route"]
+
+
+def test_suggestions_by_role_are_prose_with_the_discussion_cited(catalog):
+    answer = Answerer(catalog).answer(
+        "What are the changes suggested by UX Researcher to improve the Product Vision Document for WidgetForce?"
+    )
+    assert answer.kind == "text" and "personas" in answer.text and "latency" not in answer.text
+    cited = {c.native_id for c in answer.citations}
+    assert "wdgaix_product_vision_document.md" in cited and "20260201-1-pla" in cited
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What are the changes suggested by Chief Product Officer to improve the Product Vision Document for WidgetForce?",
+        "Find bugs reported by TechCorp in WidgetForce that did not require any fixes?",
+        "Find the name of company that has the maximum number of reopened bugs in GadgetForce.",
+        "Find the demo URLs shared by team members for the previous version of WidgetForce?",
+        "What is the airspeed velocity of an unladen swallow?",
+    ],
+)
+def test_declines_when_evidence_does_not_support_an_answer(catalog, question):
+    answer = Answerer(catalog).answer(question)
+    assert not answer.answerable and not answer.items and not answer.citations
+    assert answer.hops[-1].action == "decline"
+
+
+def test_principal_without_access_gets_no_answer(tmp_path):
+    cat = Catalog(tmp_path / "c.duckdb")
+    docs = [d.model_copy(update={"acl": ["eid_a1"]}) if d.source == "slack" else d for d in corpus_docs()]
+    for source in sorted({d.source for d in docs}):
+        cat.commit(source, "run", [d for d in docs if d.source == source])
+    question = "Find the name of company that has the maximum number of reopened bugs in WidgetForce."
+    assert Answerer(cat).answer(question, principal="eid_a1").items == ["BlueWave"]
+    assert not Answerer(cat).answer(question, principal="eid_zz").answerable
+    cat.close()
