@@ -71,7 +71,7 @@ class DocumentsConnector:
         removed, one empty page carries the smaller cursor.
         """
         seen = dict((cursor or {}).get("files", {}))
-        entries = list(self.scan())
+        entries = self.scan()
         state = {e.relpath: seen[e.relpath] for e in entries if e.relpath in seen}
         changed = [e for e in entries if seen.get(e.relpath) != e.state]
         for start in range(0, len(changed), self.page_size):
@@ -95,13 +95,14 @@ class DocumentsConnector:
         for entry in self.scan():
             yield entry.relpath
 
-    def scan(self) -> Iterator[FileEntry]:
-        """Document files under the root, in sorted order of their relative paths."""
+    def scan(self) -> list[FileEntry]:
+        """Document files under the root, sorted by relative path."""
         if not self.root.is_dir():
             raise TerminalError(f"documents folder not found: {self.root}")
+        entries = []
         for folder, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
                 if name.startswith((".", "~$")) or self.file_format(name) is None:
                     continue
                 path = Path(folder) / name
@@ -110,7 +111,8 @@ class DocumentsConnector:
                 except OSError:
                     continue
                 relpath = path.relative_to(self.root).as_posix()
-                yield FileEntry(relpath, path, stat.st_size, stat.st_mtime_ns)
+                entries.append(FileEntry(relpath, path, stat.st_size, stat.st_mtime_ns))
+        return sorted(entries, key=lambda e: e.relpath)
 
     def file_format(self, name: str) -> str | None:
         """The document format of a file name, None when it is not one of ours."""

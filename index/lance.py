@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
+from lancedb.index import FTS, BTree
 
 from index.records import Hit, Query
 from transforms.embed import DIMENSIONS
@@ -103,10 +104,10 @@ class LanceStore:
             return
         names = {i.name for i in self.table.list_indices()}
         if "text_idx" not in names:
-            self.table.create_fts_index("text", replace=True)
+            self.table.create_index("text", config=FTS())
         for column in ("group_id", "source", "id"):
             if f"{column}_idx" not in names:
-                self.table.create_scalar_index(column, index_type="BTREE")
+                self.table.create_index(column, config=BTree())
         self.table.optimize()
 
     def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:

@@ -67,7 +67,11 @@ class Answerer:
             if analysis.aggregate is None and len(specific) >= 4 and not analysis.companies:
                 chosen = bug_reader.rank_by_topic(chosen, analysis.topic_terms)
             trace.append(Hop(step="check", action="constraints", detail={"constraints": analysis.constraints}, found=len(chosen)))
-            return self.bug_evidence(analysis, chosen, slack)
+            evidence = self.bug_evidence(analysis, chosen, slack)
+            if analysis.aggregate and evidence.items:
+                population = [m["native_id"] for m in slack] + [p for b in found for p in b.prs]
+                evidence = evidence.model_copy(update={"support": population})
+            return evidence
         if plan == "doc_review":
             docs = readers.docs_of(self.hops.of_source("docs", principal), analysis.product or "", analysis.doc_type, self.lexicon)
             meetings = self.hops.in_containers("meetings", route.containers.get("meetings", []), principal)
@@ -75,6 +79,11 @@ class Answerer:
             if not docs:
                 return Evidence(note="document not found")
             return readers.read_doc_review(analysis, docs, slack, meetings, self.lexicon)
+        if plan == "release_team":
+            docs = readers.docs_of(self.hops.of_source("docs", principal), analysis.product or "", None, self.lexicon)
+            return readers.read_release_team(analysis, docs, self.lexicon)
+        if plan == "feedback":
+            return readers.read_feedback(analysis, slack, self.lexicon)
         if plan == "demos":
             return readers.read_demos(analysis, slack)
         if plan == "competitors":
@@ -83,8 +92,12 @@ class Answerer:
             prs = self.hops.in_containers("github", route.containers.get("github", []), principal)
             trace.append(Hop(step="find", action="pull requests", found=len(prs)))
             if analysis.answer_type == "person":
-                return readers.read_pr_authors(analysis, prs)
-            evidence = readers.read_feature_prs(analysis, prs)
+                return self.with_discussion(readers.read_pr_authors(analysis, prs), slack)
+            meetings = self.hops.in_containers("meetings", route.containers.get("meetings", []), principal)
+            evidence = readers.read_owned_prs(analysis, prs, meetings, self.lexicon)
+            trace.append(Hop(step="read", action="task owners in meetings", detail={"note": evidence.note}, found=len(evidence.items)))
+            if not evidence.items:
+                evidence = readers.read_feature_prs(analysis, prs)
             return self.with_discussion(evidence, slack)
         return self.search(analysis, route, principal, trace)
 

@@ -7,8 +7,8 @@ import re
 from qa.lexicon import Lexicon
 from qa.records import Analysis, AnswerType
 
-EMPLOYEE_ID = re.compile(r"\beid_[0-9a-f]{6,}\b", re.I)
-CUSTOMER_ID = re.compile(r"\bCUST-\d+\b", re.I)
+EMPLOYEE_ID = re.compile(r"\beid_[0-9a-f]{6,}\b", re.IGNORECASE)
+CUSTOMER_ID = re.compile(r"\bCUST-\d+\b", re.IGNORECASE)
 
 CONSTRAINTS: list[tuple[str, str]] = [
     ("not_approved", r"\b(not|never|weren'?t|wasn'?t|un)[ -]?approved\b|\bunapproved\b|\brejected\b|\bwithout approval\b"),
@@ -46,33 +46,28 @@ CONSTRAINTS: list[tuple[str, str]] = [
     ("worked_on", r"\bworked on\b|\bcontribut"),
     ("shared", r"\bshared?\b|\bposted\b|\bsent\b"),
 ]
-AGGREGATE = re.compile(r"\b(maximum|max|most|highest|largest|greatest|top)\b", re.I)
-PERSON = re.compile(r"\bemployee ?ids?\b|\bwho\b|\bengineers?\b|\bteam members?\b|\bpeople\b|\bpersons?\b|\breviewers?\b|\bauthors?\b", re.I)
-COMPANY = re.compile(r"\bcompan(y|ies)\b|\bcustomers?'? names?\b|\bwhich customers?\b|\borgani[sz]ations?\b", re.I)
-PR = re.compile(r"\bprs?\b|\bpull requests?\b", re.I)
-URL = re.compile(r"\burls?\b|\blinks?\b|\bwebsites?\b", re.I)
-LIST_ASK = re.compile(r"\b(ids?|names?|links?|urls?)\b", re.I)
+AGGREGATE = re.compile(r"\b(maximum|max|most|highest|largest|greatest|top)\b", re.IGNORECASE)
+PERSON = re.compile(r"\bemployee ?ids?\b|\bwho\b|\bengineers?\b|\bteam members?\b|\bpeople\b|\bpersons?\b|\breviewers?\b|\bauthors?\b", re.IGNORECASE)
+COMPANY = re.compile(r"\bcompan(y|ies)\b|\bcustomers?'? names?\b|\bwhich customers?\b|\borgani[sz]ations?\b", re.IGNORECASE)
+PR = re.compile(r"\bprs?\b|\bpull requests?\b", re.IGNORECASE)
+URL = re.compile(r"\burls?\b|\blinks?\b|\bwebsites?\b", re.IGNORECASE)
 SCAFFOLD = set(
-    "find list show give get provide can could would you please me the a an all of in for to "
-    "and or that which who whom what were was are is be been being did do does with by from "
-    "on at as its it's their there this these those any some links link urls url pr prs "
-    "pull request requests employee ids id names name company companies product products "
-    "related regarding about into feature features need needs needed".split()
+    ["find", "list", "show", "give", "get", "provide", "can", "could", "would", "you", "please", "me", "the", "a", "an", "all", "of", "in", "for", "to", "and", "or", "that", "which", "who", "whom", "what", "were", "was", "are", "is", "be", "been", "being", "did", "do", "does", "with", "by", "from", "on", "at", "as", "its", "it's", "their", "there", "this", "these", "those", "any", "some", "links", "link", "urls", "url", "pr", "prs", "pull", "request", "requests", "employee", "ids", "id", "names", "name", "company", "companies", "product", "products", "related", "regarding", "about", "into", "feature", "features", "need", "needs", "needed"]
 )
 
 
 def answer_type_of(question: str) -> AnswerType:
     """The type of answer a question asks for."""
     q = question
-    if re.search(r"\bemployee ?ids?\b", q, re.I):
+    if re.search(r"\bemployee ?ids?\b", q, re.IGNORECASE):
         return "person"
-    if COMPANY.search(q) and re.search(r"\bnames?\b|\bwhich\b|\bwhat\b|\bfind\b|\blist\b", q, re.I):
+    if COMPANY.search(q) and re.search(r"\bnames?\b|\bwhich\b|\bwhat\b|\bfind\b|\blist\b", q, re.IGNORECASE):
         return "company"
     if PR.search(q) and (URL.search(q) or not PERSON.search(q)):
         return "pr"
     if URL.search(q):
         return "url"
-    if PERSON.search(q) and re.search(r"^\s*(who|which (engineer|person|team member|people))", q, re.I):
+    if PERSON.search(q) and re.search(r"^\s*(who|which (engineer|person|team member|people))", q, re.IGNORECASE):
         return "person"
     return "content"
 
@@ -81,7 +76,7 @@ def constraints_of(question: str) -> list[str]:
     """Normalised constraints named in a question."""
     found = []
     for name, pattern in CONSTRAINTS:
-        if re.search(pattern, question, re.I):
+        if re.search(pattern, question, re.IGNORECASE):
             found.append(name)
     if "not_approved" in found and "approved" in found:
         found.remove("approved")

@@ -15,12 +15,11 @@ CUSTOMER = re.compile(r"\bCUST-\d+\b")
 MENTION = re.compile(r"@(eid_[0-9a-f]+)")
 TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|['‘\"“]([^'’\"”]{4,120})['’\"”]")
 PR_LINK = re.compile(r"https?://github\.com/[\w.-]+/[\w.-]+/pull/\d+")
-RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b|\bresolved\b.*\bPR\b", re.I)
-NO_FIX = re.compile(r"(does not|doesn't|does n't|did not|didn't) (require|need) (a |any )?fix|\bnot a bug\b|\bexpected behaviou?r\b|\bworking as (intended|designed)\b", re.I)
-REOPENED = re.compile(r"\breopen", re.I)
+RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b|\bresolved\b.*\bPR\b", re.IGNORECASE)
+NO_FIX = re.compile(r"(does not|doesn't|does n't|did not|didn't) (require|need) (a |any )?fix|\bnot a bug\b|\bexpected behaviou?r\b|\bworking as (intended|designed)\b", re.IGNORECASE)
+REOPENED = re.compile(r"\breopen", re.IGNORECASE)
 WORD = re.compile(r"[a-z0-9]{3,}")
-GENERIC = set("bug issue issues customer customers team the and with for this that has have been was "
-              "titled about reported impacted affected".split())
+GENERIC = set(["bug", "issue", "issues", "customer", "customers", "team", "the", "and", "with", "for", "this", "that", "has", "have", "been", "was", "titled", "about", "reported", "impacted", "affected"])
 
 
 @dataclass
@@ -64,6 +63,13 @@ def title_in(text: str) -> str | None:
     return None
 
 
+def summary_of(text: str) -> str:
+    """A short name for a bug reported without a quoted title: its first describing clause."""
+    m = re.search(r"\b(?:we have|there's|there is|we've got)\s+(?:a|an)?\s*([^.!?]{4,100})", text, re.IGNORECASE)
+    clause = m.group(1) if m else re.split(r"[.!?]", text, maxsplit=1)[0]
+    return clause.strip(" :,-")
+
+
 def read_bugs(messages: list[dict[str, Any]]) -> list[Bug]:
     """Bugs reported in the messages of bug channels (oldest first) and their outcomes."""
     bugs: list[Bug] = []
@@ -75,8 +81,10 @@ def read_bugs(messages: list[dict[str, Any]]) -> list[Bug]:
         author = msg["author"]
         customers = CUSTOMER.findall(text)
         title = title_in(text)
-        if title and customers and not RESOLVED.search(text) and not REOPENED.search(text):
-            mentions = [m for m in MENTION.findall(text) if m != author]
+        mentions = [m for m in MENTION.findall(text) if m != author]
+        is_event = RESOLVED.search(text) or REOPENED.search(text) or NO_FIX.search(text)
+        if customers and not is_event and (title or mentions):
+            title = title or summary_of(text)
             bug = Bug(
                 title=title, text=text, channel=channel, report_id=msg["native_id"],
                 reporter=author, assignee=mentions[0] if mentions else None,
@@ -125,7 +133,7 @@ def match_bug(candidates: list[Bug], title: str | None, text: str, strict: bool 
             if bug.title.lower() == title.lower():
                 return bug
         named = {w for w in WORD.findall(title.lower()) if w not in GENERIC}
-        scored = [(len(named & set(WORD.findall(b.title.lower()))), i) for i, b in enumerate(candidates)]
+        scored = [(len(named & b.words()), i) for i, b in enumerate(candidates)]
         best, index = max(scored)
         if named and best >= 0.6 * len(named):
             return candidates[index]

@@ -26,7 +26,7 @@ class Lexicon:
     ids_by_name: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_catalog(cls, catalog: Catalog) -> "Lexicon":
+    def from_catalog(cls, catalog: Catalog) -> Lexicon:
         profiles, aliases = load_profiles(catalog)
         employees = {r["employee_id"]: r for r in catalog.query("SELECT * FROM employees")}
         customers = {r["customer_id"]: r for r in catalog.query("SELECT * FROM customers")}

@@ -13,9 +13,7 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
-WEAK = set("the and for with that this from into their our new add adding implement implementing "
-           "implementation improve improving improved enhance enhancing enhanced develop developing "
-           "feature features support integration integrating".split())
+WEAK = set(["the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"])
 
 
 def clean_url(url: str) -> str:
@@ -102,7 +100,7 @@ def doc_links(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def p_is_suggestion(text: str) -> bool:
-    return bool(re.search(r"\b(could|should|might|suggest|consider|add|include|expand|clarify|maybe|perhaps|would|recommend)\b", text, re.I))
+    return bool(re.search(r"\b(could|should|might|suggest|consider|add|include|expand|clarify|maybe|perhaps|would|recommend)\b", text, re.IGNORECASE))
 
 
 def pr_matches(prs: list[dict[str, Any]], analysis: Analysis) -> list[tuple[int, dict[str, Any]]]:
@@ -125,11 +123,21 @@ def pr_state_ok(pr: dict[str, Any], analysis: Analysis) -> bool:
         return False
     if analysis.has("approved") and not approved:
         return False
-    if analysis.has("to_merge") and merged:
-        return False
-    if analysis.has("to_close") and merged:
+    if analysis.has("to_merge", "to_close") and (merged or not approved or meta.get("state") == "closed"):
         return False
     return True
+
+
+REVERT = re.compile(r"\brevert(?:s|ed|ing)?\b[^#\d]{0,12}#?\s*(\d+)", re.IGNORECASE)
+
+
+def reverted_numbers(prs: list[dict[str, Any]]) -> set[str]:
+    """Numbers of pull requests that a later pull request reverted."""
+    return {m.group(1) for p in prs for m in [REVERT.search(p["title"] or "")] if m}
+
+
+def is_revert(pr: dict[str, Any]) -> bool:
+    return bool(REVERT.search(pr["title"] or ""))
 
 
 def read_feature_prs(analysis: Analysis, prs: list[dict[str, Any]]) -> Evidence:
@@ -163,7 +171,7 @@ def shared_links(messages: list[dict[str, Any]], internal: bool | None, pattern:
     for m in messages:
         for url in URL.findall(m["text"] or ""):
             url = clean_url(url)
-            if not re.search(pattern, url, re.I):
+            if not re.search(pattern, url, re.IGNORECASE):
                 continue
             is_internal = "/archives/" in url
             if internal is None or internal == is_internal:
@@ -180,7 +188,7 @@ def read_demos(analysis: Analysis, messages: list[dict[str, Any]]) -> Evidence:
         return Evidence(note="no demo links shared")
     groups = {m["group_id"] for _, m in found}
     if internal is False:
-        groups |= {m["group_id"] for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.I)}
+        groups |= {m["group_id"] for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.IGNORECASE)}
     support = [m["native_id"] for m in messages if m["group_id"] in groups]
     urls = list(dict.fromkeys(u for u, _ in found))
     people = list(dict.fromkeys(m["author"] for _, m in found if m["author"]))
@@ -189,7 +197,7 @@ def read_demos(analysis: Analysis, messages: list[dict[str, Any]]) -> Evidence:
 
 def read_competitors(analysis: Analysis, messages: list[dict[str, Any]]) -> Evidence:
     """Discussions of competitor products in an entity's channels: what was said and by whom."""
-    opened = [m for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.I)]
+    opened = [m for m in messages if re.search(r"\bcompetit|\brival", m["text"] or "", re.IGNORECASE)]
     if not opened:
         return Evidence(note="no competitor discussions")
     groups = {m["group_id"] for m in opened}
@@ -200,9 +208,106 @@ def read_competitors(analysis: Analysis, messages: list[dict[str, Any]]) -> Evid
         pattern = r"\b(feature|offer|support|provide|unique|allow|include|capabilit)"
     else:
         pattern = r"."
-    texts = [m["text"] for m in thread if re.search(pattern, m["text"] or "", re.I)]
+    texts = [m["text"] for m in thread if re.search(pattern, m["text"] or "", re.IGNORECASE)]
     people = list(dict.fromkeys(m["author"] for m in opened if m["author"]))
     return Evidence(
         items=people, text="\n".join(f"- {t}" for t in texts),
         support=[m["native_id"] for m in thread],
     )
+
+
+def superseded_docs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Document versions replaced by a newer one of the same type: the earlier releases' work."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_type.setdefault((doc["meta"].get("doc_type") or doc["title"] or "").lower(), []).append(doc)
+    older = []
+    for versions in by_type.values():
+        versions.sort(key=lambda d: (d["created_at"] is None, d["created_at"]))
+        older.extend(versions[:-1])
+    return older
+
+
+def read_release_team(analysis: Analysis, docs: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
+    """Authors (of the asked roles) of the documents that earlier releases produced."""
+    older = superseded_docs(docs)
+    wanted = {r.lower() for r in analysis.roles}
+    people = [d["author"] for d in older if d.get("author") and (not wanted or lexicon.role_of(d["author"]).lower() in wanted)]
+    return Evidence(items=list(dict.fromkeys(people)), support=[d["native_id"] for d in older])
+
+
+POSITIVE = re.compile(r"\b(positive|praise|appreciat|strength|love|liked|impressive|kudos|great job)", re.IGNORECASE)
+NEGATIVE = re.compile(r"\b(issues?|problems?|complain|bugs?|not intuitive|fail|lack|limited|slow|difficult|trouble)\b", re.IGNORECASE)
+
+
+def read_feedback(analysis: Analysis, messages: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
+    """Customer (or QA) feedback on the earlier release discussed in an entity's channels:
+    who reported what, as companies or statements."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in messages:
+        groups.setdefault(m["group_id"], []).append(m)
+    want_positive = analysis.has("strengths")
+    by_qa = analysis.has("qa_testing")
+    chosen, statements, customers = [], [], []
+    for thread in groups.values():
+        opener = " ".join(m["text"] or "" for m in thread[:2])
+        if by_qa:
+            hits = [m for m in thread if re.search(r"\bQA\b", m["text"] or "") and NEGATIVE.search(m["text"] or "")]
+        else:
+            tone = POSITIVE if want_positive else NEGATIVE
+            if not tone.search(opener):
+                continue
+            hits = [m for m in thread if re.search(r"\bCUST-\d+", m["text"] or "")]
+            if not want_positive:
+                hits = [m for m in hits if not POSITIVE.search(m["text"] or "")]
+        if not hits:
+            continue
+        chosen.extend(thread)
+        statements.extend(m["text"] for m in hits)
+        customers.extend(c for m in hits for c in re.findall(r"\bCUST-\d+", m["text"] or ""))
+    companies = list(dict.fromkeys(lexicon.company_of(c) for c in customers if lexicon.company_of(c)))
+    return Evidence(
+        items=companies, text="\n".join(f"- {s}" for s in dict.fromkeys(statements)),
+        support=[m["native_id"] for m in chosen],
+    )
+
+
+ASK = re.compile(r"\b(can|could|would|will) you\b|\btake (on|care)\b|\bhandle\b|\bown\b", re.IGNORECASE)
+
+
+def task_owners(analysis: Analysis, meetings: list[dict[str, Any]], lexicon: Lexicon) -> tuple[list[str], list[str]]:
+    """Who was asked to take on the question's topic in planning meetings, and where.
+
+    A turn that names the topic and asks someone to take it is answered by the assignee in
+    the next turn; the assignee's name resolves to an id among the meeting's participants.
+    """
+    terms = {t for t in analysis.topic_terms if len(t) >= 3} - WEAK
+    if not terms:
+        return [], []
+    owners: list[str] = []
+    where: list[str] = []
+    for meeting in meetings:
+        turns = speaker_turns(meeting, lexicon)
+        for i, (speaker, said) in enumerate(turns[:-1]):
+            overlap = len(terms & words_of(said))
+            if overlap < max(1, min(2, len(terms))) or not ASK.search(said):
+                continue
+            assignee = turns[i + 1][0]
+            if assignee != speaker:
+                owners.append(assignee)
+                where.append(meeting["native_id"])
+    return list(dict.fromkeys(owners)), list(dict.fromkeys(where))
+
+
+def read_owned_prs(analysis: Analysis, prs: list[dict[str, Any]], meetings: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
+    """Pull requests of the people assigned the topic, when titles alone do not name it."""
+    owners, where = task_owners(analysis, meetings, lexicon)
+    if not owners:
+        return Evidence(note="no one was assigned the topic")
+    mine = [p for p in prs if p.get("author") in owners and not is_revert(p)]
+    if analysis.has("reverted"):
+        undone = reverted_numbers(prs)
+        chosen = [p for p in mine if p["meta"].get("number") in undone]
+    else:
+        chosen = [p for p in mine if pr_state_ok(p, analysis)]
+    return Evidence(items=[p["native_id"] for p in chosen], support=[*where, *(p["native_id"] for p in mine)])

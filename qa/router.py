@@ -17,7 +17,10 @@ PLANS = {
                    "read authors, reviewers and suggestions", "filter by role"],
     "demos": ["find the entity's channels", "read shared demo links", "keep competitor or own-release links"],
     "competitors": ["find the entity's channels", "find competitor discussions", "read what was said"],
-    "prs": ["find the entity's repositories", "match pull requests to the topic", "check review and merge state"],
+    "prs": ["find who was assigned the topic in meetings", "find their pull requests in the entity's repositories",
+            "check review and merge state"],
+    "release_team": ["find the entity's documents", "keep versions superseded by newer ones", "read their authors", "filter by role"],
+    "feedback": ["find the entity's planning channels", "find threads of customer or QA feedback", "read statements and customers"],
     "search": ["route the question to likely containers", "hybrid search", "read the best passages"],
 }
 
@@ -46,12 +49,16 @@ def choose_plan(analysis: Analysis) -> tuple[str, str]:
         return "doc_review", f"names a document type ({a.doc_type})"
     if a.has("demo") and a.answer_type in ("url", "person"):
         return "demos", "asks for shared demos"
+    if a.has("previous_release") and a.answer_type == "person" and not a.has("demo"):
+        return "release_team", "asks who worked on an earlier release"
+    if a.has("previous_release") and not a.has("demo"):
+        return "feedback", "asks about feedback on an earlier release"
     if a.has("competitor"):
         return "competitors", "asks about competitor products"
-    bugish = a.has(*BUG_WORDS) or (a.has("bugs") and (a.companies or a.has("customer")))
+    bugish = a.has(*BUG_WORDS) or (a.has("bugs") and (a.companies or a.has("customer") or a.answer_type == "company"))
     if bugish and a.has("bugs") and not a.has("feature_dev", "approved", "not_approved", "to_merge", "to_close", "reverted"):
         return "bugs", "asks about bugs and their outcome"
-    if a.answer_type == "pr" or re.search(r"\bPRs?\b|pull request", a.question, re.I):
+    if a.answer_type == "pr" or re.search(r"\bPRs?\b|pull request", a.question, re.IGNORECASE):
         return "prs", "asks about pull requests"
     return "search", "no structured source answers it directly"
 
@@ -81,11 +88,16 @@ class KnowledgeRouter:
             route.containers["slack"] = [p["container"] for p in slack]
             route.containers["meetings"] = [p["container"] for p in lex.containers_of(entity, "meetings")]
             route.containers["docs"] = ["*"]
+        elif plan == "release_team":
+            route.containers["docs"] = ["*"]
+        elif plan == "feedback":
+            route.containers["slack"] = [p["container"] for p in slack if p.get("purpose") == "planning"]
         elif plan in ("demos", "competitors"):
             route.containers["slack"] = [p["container"] for p in slack if p.get("purpose") != "bug"]
         elif plan == "prs":
             route.containers["github"] = [p["container"] for p in lex.containers_of(entity, "github")]
             route.containers["slack"] = [p["container"] for p in slack if p.get("purpose") == "develop"]
+            route.containers["meetings"] = [p["container"] for p in lex.containers_of(entity, "meetings")]
         else:
             route.containers = self.rank_containers(analysis, entity)
         return route

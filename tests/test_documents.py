@@ -54,12 +54,15 @@ def corpus(tmp_path: Path) -> Path:
 def test_pull_yields_every_file_with_relative_native_ids() -> None:
     pages = pull_all(DocumentsConnector(FIXTURES))
     docs, failures = docs_of(pages), failures_of(pages)
-    assert sorted(docs) + sorted(failures) == sorted(ALL_FILES)
+    assert sorted([*docs, *failures]) == ALL_FILES
     spec = docs["sub/design_spec.docx"]
     assert spec.id == "docs:sub/design_spec.docx"
     assert spec.source == "docs" and spec.kind == "document" and spec.text == ""
     assert spec.container == "sub"
-    assert spec.meta == {"path": str((FIXTURES / "sub/design_spec.docx").absolute()), "format": "docx"}
+    assert spec.meta == {
+        "path": str((FIXTURES / "sub/design_spec.docx").absolute()),
+        "format": "docx",
+    }
     assert docs["product_guide.md"].container == "/"
     assert docs["product_guide.md"].acl == ["*"]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.documents import DocumentsConnector
 from connectors.records import SourceDoc, doc_id
-from transforms.parse import ParseError, parse_document, use_offline_unstructured
+from transforms.parse import ParseError, parse_document, to_datetime, use_offline_unstructured
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docs"
 HERB_DOCS = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "docs"
@@ -34,7 +34,7 @@ def parse(relpath: str) -> SourceDoc:
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 def test_markdown_front_matter_and_sections() -> None:
@@ -94,7 +94,9 @@ def test_pdf_document_info_custom_keys_and_font_size_headings() -> None:
 def test_pdf_as_herb_exports_it() -> None:
     doc = parse("chaix_product_vision_document.pdf")
     assert doc.title == "Product Vision Document" and doc.author == "eid_1f678d18"
-    assert doc.url == "https://sf-internal.slack.com/archives/docs/final_chaix_product_vision_document"
+    assert (
+        doc.url == "https://sf-internal.slack.com/archives/docs/final_chaix_product_vision_document"
+    )
     assert doc.meta["doc_type"] == "Product Vision Document"
     assert doc.created_at == utc(2026, 3, 3, 18, 46) and doc.updated_at == doc.created_at
     assert doc.text.startswith("# Product Vision Document\n\n## Product Vision Statement\n\nchAIX")
@@ -133,6 +135,36 @@ def test_email_headers_and_body() -> None:
     assert doc.created_at == utc(2026, 5, 12, 12, 30)
     assert doc.text.startswith("# Atlas status update\n\nHello team,")
     assert "The documents connector is merged." in doc.text and "## " not in doc.text
+
+
+def test_email_attachments_are_named_in_meta(tmp_path: Path) -> None:
+    path = tmp_path / "with_attachment.eml"
+    path.write_bytes(
+        b"From: lee@example.com\nSubject: Figures\nDate: Wed, 13 May 2026 08:00:00 +0000\n"
+        b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n"
+        b"--XX\nContent-Type: text/plain\n\nThe figures are attached.\n"
+        b"--XX\nContent-Type: text/csv\nContent-Disposition: attachment; filename=q2.csv\n\n"
+        b"a,b\n1,2\n--XX--\n"
+    )
+    doc = parse_document(file_doc(path))
+    assert doc.meta["attachments"] == "q2.csv"
+    assert "The figures are attached." in doc.text and "a,b" not in doc.text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("D:20261123185903+00'00'", datetime(2026, 11, 23, 18, 59, 3, tzinfo=UTC)),
+        ("D:20260505120000+02'00'", datetime(2026, 5, 5, 10, tzinfo=UTC)),
+        ("D:2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-06-13T19:01:00", datetime(2026, 6, 13, 19, 1, tzinfo=UTC)),
+        ("Tue, 12 May 2026 14:30:00 +0200", datetime(2026, 5, 12, 12, 30, tzinfo=UTC)),
+        ("ReportLab PDF Library", None),
+        ("", None),
+    ],
+)
+def test_metadata_dates_become_utc(value: str, expected: datetime | None) -> None:
+    assert to_datetime(value) == expected
 
 
 def test_pptx_and_xlsx() -> None:

@@ -25,20 +25,20 @@ import os
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from functools import cache
-from html.parser import HTMLParser
+from datetime import UTC, date, datetime, time
+from functools import cache, partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xml.etree import ElementTree
 
 import yaml
 
 from connectors.records import SourceDoc
 
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?([Zz+\-])?(\d{2})?'?(\d{2})?")
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+PDF_DATE = re.compile(r"^D:(\d{4,14})([Zz]|[+-]\d{2}'?\d{2})?'?$")
 CORE_XML = "docProps/core.xml"
 HEADING_RATIO = 1.15
 PARAGRAPH_GAP = 1.5
@@ -223,7 +223,7 @@ def read_markdown(data: bytes) -> tuple[list[Block], FileFacts]:
         except yaml.YAMLError as exc:
             raise ParseError(f"invalid YAML front matter: {exc}") from exc
         if isinstance(loaded, dict):
-            front, text = {str(k).lower(): v for k, v in loaded.items()}, text[match.end():]
+            front, text = {str(k).lower(): v for k, v in loaded.items()}, text[match.end() :]
     authors = front.get("author") or front.get("authors") or []
     authors = [str(a) for a in (authors if isinstance(authors, list) else [authors])]
     facts = FileFacts(
@@ -239,52 +239,27 @@ def read_markdown(data: bytes) -> tuple[list[Block], FileFacts]:
     return element_blocks(partition_md(text=text) if text.strip() else []), facts
 
 
-class HeadReader(HTMLParser):
-    """Collects <title>, <meta name=... content=...> and <link rel=canonical> of an HTML page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title = ""
-        self.meta: dict[str, str] = {}
-        self.canonical: str | None = None
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k.lower(): (v or "") for k, v in attrs}
-        if tag == "title":
-            self._in_title = True
-        elif tag == "meta" and values.get("content"):
-            name = (values.get("name") or values.get("property") or "").lower()
-            if name:
-                self.meta.setdefault(name, values["content"].strip())
-        elif tag == "link" and "canonical" in values.get("rel", "").lower().split():
-            self.canonical = self.canonical or values.get("href") or None
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-
-
 def read_html(data: bytes) -> tuple[list[Block], FileFacts]:
     """An HTML page: <title>, <meta name=author|date|type>, <link rel=canonical>."""
+    from lxml import html as lxml_html
     from unstructured.partition.html import partition_html
 
     text, meta = decode_text(data)
-    head = HeadReader()
-    head.feed(text)
-    head.close()
-    tags = head.meta
-    author = first(tags, "author", "dc.creator")
+    page = lxml_html.fromstring(text)
+    tags: dict[str, str] = {}
+    for tag in page.iter("meta"):
+        name = (tag.get("name") or tag.get("property") or "").strip().lower()
+        if name and (tag.get("content") or "").strip():
+            tags.setdefault(name, tag.get("content").strip())
+    canonical = page.xpath(
+        "//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]"
+    )
     facts = FileFacts(
-        title=" ".join(head.title.split()) or first(tags, "og:title", "dc.title"),
-        author=author,
+        title=" ".join((page.findtext(".//title") or "").split()) or first(tags, "og:title"),
+        author=first(tags, "author", "dc.creator"),
         created=to_datetime(first(tags, "date", "created", "dcterms.created", "dc.date")),
         updated=to_datetime(first(tags, "modified", "last-modified", "dcterms.modified")),
-        url=head.canonical or first(tags, "og:url"),
+        url=(canonical[0].get("href") if canonical else None) or first(tags, "og:url"),
         doc_type=first(tags, "type", "doc_type", "dc.type"),
         meta=meta,
     )
@@ -307,9 +282,7 @@ def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
     addresses = [
         (address or name).lower()
         for header in ("from", "to", "cc")
-        for name, address in email.utils.getaddresses(
-            [str(v) for v in message.get_all(header, [])]
-        )
+        for name, address in email.utils.getaddresses([str(v) for v in message.get_all(header, [])])
         if address or name
     ]
     sender = email.utils.parseaddr(str(message.get("from", "")))
@@ -326,22 +299,19 @@ def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
     return element_blocks(elements, "none"), facts
 
 
-def office_reader(partition: str) -> Reader:
-    """A reader for an Office Open XML format (docx, pptx, xlsx) by its partition function."""
+def read_office(data: bytes, fmt: str) -> tuple[list[Block], FileFacts]:
+    """An Office Open XML file (docx, pptx, xlsx): its text and core properties."""
+    import importlib
 
-    def read_office(data: bytes) -> tuple[list[Block], FileFacts]:
-        import importlib
-
-        module, _, name = partition.rpartition(".")
-        partition_fn = getattr(importlib.import_module(module), name)
-        try:
-            core = office_properties(data)
-            elements = partition_fn(file=io.BytesIO(data))
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise ParseError(f"not a valid Office Open XML file: {exc}") from exc
-        return element_blocks(elements), office_facts(core)
-
-    return read_office
+    partition = getattr(
+        importlib.import_module(f"unstructured.partition.{fmt}"), f"partition_{fmt}"
+    )
+    try:
+        core = office_properties(data)
+        elements = partition(file=io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise ParseError(f"not a valid Office Open XML file: {exc}") from exc
+    return element_blocks(elements), office_facts(core)
 
 
 def office_properties(data: bytes) -> dict[str, str]:
@@ -425,34 +395,44 @@ class PdfLine:
     page: int
 
 
+class PdfLineCollector:
+    """Gathers the lines pypdf extracts, each with its dominant font size and position."""
+
+    def __init__(self) -> None:
+        self.lines: list[PdfLine] = []
+        self.page = 0
+        self.parts: list[str] = []
+        self.weights: Counter[tuple[float, float]] = Counter()
+
+    def visit(self, text: str, cm: list, tm: list, _font: Any, size: float) -> None:
+        """pypdf's `visitor_text` callback: a run of text under one font and matrix."""
+        scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        pieces = text.split("\n")
+        for i, piece in enumerate(pieces):
+            self.parts.append(piece)
+            self.weights[(round(size * scale, 1), round(y, 1))] += len(piece.strip())
+            if i < len(pieces) - 1:
+                self.close_line()
+
+    def close_line(self) -> None:
+        """End the current line, keeping it when it holds text."""
+        text = " ".join("".join(self.parts).split())
+        if text:
+            size, y = self.weights.most_common(1)[0][0]
+            self.lines.append(PdfLine(text, size, y, self.page))
+        self.parts.clear()
+        self.weights.clear()
+
+
 def pdf_lines(reader: Any) -> list[PdfLine]:
     """The text lines of every page, as pypdf extracts them, with font size and position."""
-    lines: list[PdfLine] = []
+    collector = PdfLineCollector()
     for page_no, page in enumerate(reader.pages):
-        parts: list[str] = []
-        weights: Counter[tuple[float, float]] = Counter()
-
-        def visit(text: str, cm: list, tm: list, _font: Any, size: float) -> None:
-            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
-            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-            pieces = text.split("\n")
-            for i, piece in enumerate(pieces):
-                parts.append(piece)
-                weights[(round(size * scale, 1), round(y, 1))] += len(piece.strip())
-                if i < len(pieces) - 1:
-                    close_line()
-
-        def close_line() -> None:
-            text = " ".join("".join(parts).split())
-            if text:
-                size, y = weights.most_common(1)[0][0]
-                lines.append(PdfLine(text, size, y, page_no))
-            parts.clear()
-            weights.clear()
-
-        page.extract_text(visitor_text=visit)
-        close_line()
-    return lines
+        collector.page = page_no
+        page.extract_text(visitor_text=collector.visit)
+        collector.close_line()
+    return collector.lines
 
 
 def pdf_blocks(reader: Any) -> list[Block]:
@@ -519,8 +499,8 @@ def to_datetime(value: Any) -> datetime | None:
         if parsed is None:
             return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_date_text(text: str) -> datetime | None:
@@ -531,18 +511,13 @@ def parse_date_text(text: str) -> datetime | None:
         pass
     match = PDF_DATE.match(text)
     if match:
-        year, month, day, hour, minute, second, sign, tz_h, tz_m = match.groups()
+        digits, zone = match.group(1), (match.group(2) or "").replace("'", "")
+        stamp = digits + "0101000000"[len(digits) - 4 :]
+        zone = "+0000" if zone in ("Z", "z") else zone
         try:
-            parsed = datetime(
-                int(year), int(month or 1), int(day or 1),
-                int(hour or 0), int(minute or 0), int(second or 0),
-            )
+            return datetime.strptime(stamp + zone, "%Y%m%d%H%M%S" + ("%z" if zone else ""))
         except ValueError:
             return None
-        if sign in ("+", "-"):
-            offset = (int(tz_h or 0) * 60 + int(tz_m or 0)) * (1 if sign == "+" else -1)
-            return parsed.replace(tzinfo=timezone(timedelta(minutes=offset)))
-        return parsed.replace(tzinfo=timezone.utc) if sign else parsed
     try:
         return email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -555,7 +530,7 @@ READERS: dict[str, Reader] = {
     "txt": read_plain_text,
     "eml": read_email,
     "pdf": read_pdf,
-    "docx": office_reader("unstructured.partition.docx.partition_docx"),
-    "pptx": office_reader("unstructured.partition.pptx.partition_pptx"),
-    "xlsx": office_reader("unstructured.partition.xlsx.partition_xlsx"),
+    "docx": partial(read_office, fmt="docx"),
+    "pptx": partial(read_office, fmt="pptx"),
+    "xlsx": partial(read_office, fmt="xlsx"),
 }
