@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.records import SOURCES, TerminalError
+from flows.qa_commands import add_qa_commands
 from flows.settings import Settings
 
 
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="pull every configured source into the store")
     ingest.add_argument("--config", type=Path, required=True)
     ingest.add_argument("--source", action="append", help="only this source (repeatable)")
+    ingest.add_argument("--engine", choices=["local", "dask", "beam"],
+                        help="where parse / chunk / embed run (default: the config's engine)")
     ingest.add_argument("--json", action="store_true", help="print the run report as JSON")
 
     stats = commands.add_parser("stats", help="documents, chunks and failures in the store")
@@ -34,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     failures = commands.add_parser("failures", help="inputs that could not be read")
     failures.add_argument("--json", action="store_true")
+    for name, handler in COMMANDS.items():
+        commands.choices[name].set_defaults(handler=handler)
+    add_qa_commands(commands)
     return parser
 
 
@@ -42,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(store=args.store) if args.store else Settings()
     settings.prepare_runtime()
     try:
-        return COMMANDS[args.command](args, settings)
+        return args.handler(args, settings)
     except TerminalError as exc:
         print(f"quarry: {exc}", file=sys.stderr)
         return 2
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from flows.ingest import ingest
 
-    report = ingest(str(args.config), str(settings.store), args.source)
+    report = ingest(str(args.config), str(settings.store), args.source, args.engine)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

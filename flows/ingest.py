@@ -10,14 +10,15 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.records import TransientError
-from flows.config import IngestConfig, SourceConfig, build_connector, load_config
+from connectors.records import TerminalError, TransientError
+from flows.config import EngineConfig, SourceConfig, build_connector, load_config
 from flows.settings import Settings
 from flows.sync import SourceSync
 from index.catalog import Catalog
+from index.profile import build_profiles
 from index.lance import LanceStore
 from transforms.embed import Embedder
-from transforms.engine import LocalEngine
+from transforms.engine import Engine, LocalEngine
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -38,7 +39,7 @@ def sync_source(
     settings: Settings,
     catalog: Catalog,
     store: LanceStore,
-    engine: LocalEngine,
+    engine: Engine,
     run_id: str,
     batch_docs: int,
 ) -> dict[str, Any]:
@@ -51,11 +52,15 @@ def sync_source(
     return sync.run().as_dict()
 
 
-def make_engine(config: IngestConfig, settings: Settings) -> LocalEngine:
-    """The stage runner the config asks for."""
-    return LocalEngine(
-        lambda: Embedder(batch_size=settings.embed_batch_size, dtype=settings.embed_dtype)
-    )
+def make_engine(config: EngineConfig, settings: Settings) -> Engine:
+    """The stage runner the config asks for; the embedding model loads on first use."""
+
+    def embedder() -> Embedder:
+        return Embedder(batch_size=settings.embed_batch_size, dtype=settings.embed_dtype)
+
+    if config.name == "local":
+        return LocalEngine(embedder)
+    raise TerminalError(f"engine {config.name!r} is not available yet")
 
 
 @flow(name="ingest", log_prints=True)
@@ -63,8 +68,12 @@ def ingest(
     config_path: str,
     store_path: str | None = None,
     sources: list[str] | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
-    """Pull each configured source (or the named ones), index it, and record a run report."""
+    """Pull each configured source (or the named ones), index it, and record a run report.
+
+    `engine` (local, dask or beam) overrides the config's engine for this run.
+    """
     settings = Settings(store=Path(store_path)) if store_path else Settings()
     settings.prepare_runtime()
     config = load_config(Path(config_path))
@@ -73,29 +82,34 @@ def ingest(
     run_id = hashlib.sha1(f"{config_path}|{started.isoformat()}".encode()).hexdigest()[:16]
     catalog = Catalog(settings.catalog_path)
     store = LanceStore(settings.lance_uri)
-    engine = make_engine(config, settings)
+    engine_config = config.engine.model_copy(update={"name": engine}) if engine else config.engine
+    stages = make_engine(engine_config, settings)
     reports: list[dict[str, Any]] = []
     status = "completed"
     try:
         for source in chosen:
             reports.append(
-                sync_source(source, settings, catalog, store, engine, run_id,
-                            config.engine.batch_docs)
+                sync_source(source, settings, catalog, store, stages, run_id,
+                            engine_config.batch_docs)
             )
-        store.optimize()
+        if any(r["docs_changed"] or r["docs_deleted"] for r in reports):
+            store.optimize()
+            build_profiles(catalog)
     except BaseException:
         status = "failed"
         raise
     finally:
-        report = run_report(run_id, started, status, reports, engine, store)
+        report = run_report(run_id, started, status, reports, stages, store)
+        report["engine"] = engine_config.name
         catalog.record_run(run_id, started, status, report)
         catalog.close()
+        stages.close()
     return report
 
 
 def run_report(
     run_id: str, started: datetime, status: str, reports: list[dict[str, Any]],
-    engine: LocalEngine, store: LanceStore,
+    engine: Engine, store: LanceStore,
 ) -> dict[str, Any]:
     """The run's report: per-source counts, stage times, and totals."""
     seconds = (datetime.now(timezone.utc) - started).total_seconds()

@@ -6,22 +6,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from connectors.records import Connector, Failure, IncompleteListing, SourceDoc
 from index.catalog import Catalog
 from index.lance import LanceStore
-from transforms.records import Chunk
-
-
-class Engine(Protocol):
-    """What a sync needs from a stage runner (see transforms.engine)."""
-
-    def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]: ...
-
-    def chunk(self, groups: Sequence[Sequence[SourceDoc]]) -> list[Chunk]: ...
-
-    def embed(self, chunks: Sequence[Chunk]) -> list[Chunk]: ...
+from transforms.engine import Engine
 
 
 @dataclass

@@ -18,9 +18,7 @@ from index.catalog import Catalog
 
 PROFILE_TABLE = "source_profiles"
 ALIAS_TABLE = "entity_aliases"
-STOP = set(
-    ["the", "a", "an", "and", "or", "of", "to", "in", "for", "on", "with", "by", "is", "are", "was", "were", "be", "as", "at", "from", "that", "this", "these", "those", "it", "its", "we", "our", "you", "your", "i", "me", "my", "he", "she", "they", "them", "their", "us", "hi", "team", "thanks", "thank", "can", "could", "would", "should", "will", "just", "so", "if", "not", "but", "have", "has", "had", "do", "does", "did", "also", "more", "all", "any", "some", "what", "which", "who", "how", "about", "let", "lets", "sure", "great", "good", "yes", "no", "up", "out", "get", "got", "here", "there", "one", "new", "like", "think", "need", "make", "sure", "been", "into", "than", "then", "over", "only", "very"]
-)
+STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "for", "on", "with", "by", "is", "are", "was", "were", "be", "as", "at", "from", "that", "this", "these", "those", "it", "its", "we", "our", "you", "your", "i", "me", "my", "he", "she", "they", "them", "their", "us", "hi", "team", "thanks", "thank", "can", "could", "would", "should", "will", "just", "so", "if", "not", "but", "have", "has", "had", "do", "does", "did", "also", "more", "all", "any", "some", "what", "which", "who", "how", "about", "let", "lets", "sure", "great", "good", "yes", "no", "up", "out", "get", "got", "here", "there", "one", "new", "like", "think", "need", "make", "been", "into", "than", "then", "over", "only", "very"}
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{2,}")
 CHANNEL_START = re.compile(r"beginning of the ([\w-]+) channel")
 CHANNEL_RENAME = re.compile(r"renamed the channel to ([\w-]+)")

@@ -51,9 +51,7 @@ PERSON = re.compile(r"\bemployee ?ids?\b|\bwho\b|\bengineers?\b|\bteam members?\
 COMPANY = re.compile(r"\bcompan(y|ies)\b|\bcustomers?'? names?\b|\bwhich customers?\b|\borgani[sz]ations?\b", re.IGNORECASE)
 PR = re.compile(r"\bprs?\b|\bpull requests?\b", re.IGNORECASE)
 URL = re.compile(r"\burls?\b|\blinks?\b|\bwebsites?\b", re.IGNORECASE)
-SCAFFOLD = set(
-    ["find", "list", "show", "give", "get", "provide", "can", "could", "would", "you", "please", "me", "the", "a", "an", "all", "of", "in", "for", "to", "and", "or", "that", "which", "who", "whom", "what", "were", "was", "are", "is", "be", "been", "being", "did", "do", "does", "with", "by", "from", "on", "at", "as", "its", "it's", "their", "there", "this", "these", "those", "any", "some", "links", "link", "urls", "url", "pr", "prs", "pull", "request", "requests", "employee", "ids", "id", "names", "name", "company", "companies", "product", "products", "related", "regarding", "about", "into", "feature", "features", "need", "needs", "needed"]
-)
+SCAFFOLD = {"find", "list", "show", "give", "get", "provide", "can", "could", "would", "you", "please", "me", "the", "a", "an", "all", "of", "in", "for", "to", "and", "or", "that", "which", "who", "whom", "what", "were", "was", "are", "is", "be", "been", "being", "did", "do", "does", "with", "by", "from", "on", "at", "as", "its", "it's", "their", "there", "this", "these", "those", "any", "some", "links", "link", "urls", "url", "pr", "prs", "pull", "request", "requests", "employee", "ids", "id", "names", "name", "company", "companies", "product", "products", "related", "regarding", "about", "into", "feature", "features", "need", "needs", "needed"}
 
 
 def answer_type_of(question: str) -> AnswerType:

@@ -19,7 +19,7 @@ RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b
 NO_FIX = re.compile(r"(does not|doesn't|does n't|did not|didn't) (require|need) (a |any )?fix|\bnot a bug\b|\bexpected behaviou?r\b|\bworking as (intended|designed)\b", re.IGNORECASE)
 REOPENED = re.compile(r"\breopen", re.IGNORECASE)
 WORD = re.compile(r"[a-z0-9]{3,}")
-GENERIC = set(["bug", "issue", "issues", "customer", "customers", "team", "the", "and", "with", "for", "this", "that", "has", "have", "been", "was", "titled", "about", "reported", "impacted", "affected"])
+GENERIC = {"bug", "issue", "issues", "customer", "customers", "team", "the", "and", "with", "for", "this", "that", "has", "have", "been", "was", "titled", "about", "reported", "impacted", "affected"}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
-WEAK = set(["the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"])
+WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"}
 
 
 def clean_url(url: str) -> str:
@@ -123,9 +123,7 @@ def pr_state_ok(pr: dict[str, Any], analysis: Analysis) -> bool:
         return False
     if analysis.has("approved") and not approved:
         return False
-    if analysis.has("to_merge", "to_close") and (merged or not approved or meta.get("state") == "closed"):
-        return False
-    return True
+    return not (analysis.has("to_merge", "to_close") and (merged or not approved or meta.get("state") == "closed"))
 
 
 REVERT = re.compile(r"\brevert(?:s|ed|ing)?\b[^#\d]{0,12}#?\s*(\d+)", re.IGNORECASE)

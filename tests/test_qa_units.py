@@ -49,11 +49,11 @@ def test_entity_names_are_learned_from_renames_and_name_changes(lexicon):
 
 
 def test_profiles_are_stored_and_name_their_entity(catalog):
-    profiles, aliases = load_profiles(catalog)
-    bug = [p for p in profiles if p["container"] == "bug-alice-WidgetForce"][0]
+    profiles, _aliases = load_profiles(catalog)
+    bug = next(p for p in profiles if p["container"] == "bug-alice-WidgetForce")
     assert bug["entity"] == "WidgetForce" and bug["purpose"] == "bug" and bug["docs"] == 9
     assert "eid_a1" in bug["people"]
-    repo = [p for p in profiles if p["source"] == "github"][0]
+    repo = next(p for p in profiles if p["source"] == "github")
     assert repo["entity"] == "WidgetForce"
 
 

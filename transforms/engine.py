@@ -1,7 +1,8 @@
 """Stage runners: apply the parse, chunk and embed stages to batches of documents.
 
 An engine only applies the pure stages in this package; it holds no logic of its own.
-`LocalEngine` runs them in this process, which is the fastest on one small machine.
+`LocalEngine` runs them in this process, which is the fastest on one small machine;
+the Dask and Beam engines run the same stage functions on a cluster.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from connectors.records import Failure, SourceDoc
 from transforms.chunk import chunk_group
@@ -43,6 +45,20 @@ class StageTimes:
     chunk_s: float = 0.0
     embed_s: float = 0.0
     embedded: int = 0
+
+
+class Engine(Protocol):
+    """What a sync needs from a stage runner."""
+
+    times: StageTimes
+
+    def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]: ...
+
+    def chunk(self, groups: Sequence[Sequence[SourceDoc]]) -> list[Chunk]: ...
+
+    def embed(self, chunks: Sequence[Chunk]) -> list[Chunk]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
