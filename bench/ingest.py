@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flows.settings import Settings  # noqa: E402
+from flows.settings import Settings
 
 
 def peak_rss_mb() -> float:

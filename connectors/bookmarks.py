@@ -52,6 +52,7 @@ class BookmarkParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("dt", "dl", "dd", "h3", "a"):
+            self._close_heading()
             self._close_anchor()
             self._close_description()
         if tag == "h3":
@@ -67,9 +68,8 @@ class BookmarkParser(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "a":
             self._close_anchor()
-        elif tag == "h3" and self._heading is not None:
-            self._pending_folder = " ".join("".join(self._heading).split()) or "untitled"
-            self._heading = None
+        elif tag == "h3":
+            self._close_heading()
         elif tag == "dl":
             self._close_anchor()
             self._close_description()
@@ -86,6 +86,7 @@ class BookmarkParser(HTMLParser):
 
     def close(self) -> None:
         super().close()
+        self._close_heading()
         self._close_anchor()
         self._close_description()
 
@@ -102,6 +103,11 @@ class BookmarkParser(HTMLParser):
             modified=parse_epoch(attrs.get("last_modified")),
         )
         self._anchor_text = []
+
+    def _close_heading(self) -> None:
+        if self._heading is not None:
+            self._pending_folder = " ".join("".join(self._heading).split()) or "untitled"
+            self._heading = None
 
     def _close_anchor(self) -> None:
         if self._anchor is not None:

@@ -35,7 +35,7 @@ HEADER_KEYS = {
     "organiser": "organizer",
     "host": "organizer",
 }
-TIMING = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
+TIMING = re.compile(r"^\s*\S+\s+-->\s+\S+")
 VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
 TAG = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
 OFFSET = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
@@ -48,21 +48,7 @@ CHAT_LINE = re.compile(
 )
 DATED_CHAT_LINE = re.compile(rf"^\s*\[?{DATETIME}\]?\s+[^:]+:")
 CHAT_STEM = re.compile(r"(?:^|[_\- ])chat$", re.IGNORECASE)
-NAME_PARTICLES = {
-    "van",
-    "von",
-    "der",
-    "den",
-    "de",
-    "del",
-    "la",
-    "le",
-    "da",
-    "di",
-    "du",
-    "bin",
-    "al",
-}
+NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "la", "le", "da", "di", "du", "al"}
 URL = re.compile(r"https?://[^\s<>\"'`]+")
 
 
@@ -141,7 +127,7 @@ class MeetingsConnector:
         header = paired_header(path, meeting, self.max_bytes)
         meeting = header.get("meeting") or meeting
         topic = header.get("topic", "")
-        dated = [parse_datetime(time) for time in chat.times if re.match(DATETIME, time)]
+        dated = [moment for moment in map(parse_datetime, chat.times) if moment]
         return self._doc(
             relpath,
             kind="chat",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from connectors.records import Connector, TerminalError
 from flows.settings import Settings
 
+
 class SourceConfig(BaseModel):
     """One configured source: a connector type, where it reads from, and its options."""
 
@@ -31,7 +32,7 @@ class SourceConfig(BaseModel):
     schedule: str | None = None
 
     @model_validator(mode="after")
-    def needs_location(self) -> "SourceConfig":
+    def needs_location(self) -> SourceConfig:
         if self.type.endswith("-api"):
             if self.type == "github-api" and not self.repos:
                 raise ValueError(f"source {self.name!r}: github-api needs `repos`")
@@ -61,7 +62,7 @@ class IngestConfig(BaseModel):
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @model_validator(mode="after")
-    def unique_names(self) -> "IngestConfig":
+    def unique_names(self) -> IngestConfig:
         names = [s.name for s in self.sources]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,15 @@ from flows.config import EngineConfig, SourceConfig, build_connector, load_confi
 from flows.settings import Settings
 from flows.sync import SourceSync
 from index.catalog import Catalog
-from index.profile import build_profiles
 from index.lance import LanceStore
+from index.profile import build_profiles
 from transforms.embed import Embedder
 from transforms.engine import Engine, LocalEngine
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a source only when it failed on an error that may pass."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except BaseException:
-        return False
-    return False
+    return isinstance(state.result(raise_on_failure=False), TransientError)
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=is_transient,
@@ -78,7 +72,7 @@ def ingest(
     settings.prepare_runtime()
     config = load_config(Path(config_path))
     chosen = [config.source(n) for n in sources] if sources else config.sources
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     run_id = hashlib.sha1(f"{config_path}|{started.isoformat()}".encode()).hexdigest()[:16]
     catalog = Catalog(settings.catalog_path)
     store = LanceStore(settings.lance_uri)
@@ -112,7 +106,7 @@ def run_report(
     engine: Engine, store: LanceStore,
 ) -> dict[str, Any]:
     """The run's report: per-source counts, stage times, and totals."""
-    seconds = (datetime.now(timezone.utc) - started).total_seconds()
+    seconds = (datetime.now(UTC) - started).total_seconds()
     times = engine.times
     return {
         "run_id": run_id,

@@ -159,7 +159,4 @@ def parse_json_object(content: str) -> dict[str, Any]:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         raise ValueError("no JSON object in the completion")
-    value = json.loads(text[start : end + 1])
-    if not isinstance(value, dict):
-        raise ValueError("completion is not a JSON object")
-    return value
+    return json.loads(text[start : end + 1])

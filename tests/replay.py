@@ -12,7 +12,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -56,7 +56,7 @@ class ReplayServer:
         with self._lock:
             self.exchanges.append(exchange)
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

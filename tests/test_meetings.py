@@ -115,8 +115,10 @@ def test_srt_with_carried_speakers_and_markup():
     assert doc.kind == "transcript"
     assert doc.text.splitlines() == [
         "Alice Chen: Morning all. Quick standup today. I have one blocker on the search index.",
-        "Bob Ruiz: I can help with that after lunch. The PR is at "
-        "https://github.com/acme/search/pull/42.",
+        (
+            "Bob Ruiz: I can help with that after lunch. The PR is at "
+            "https://github.com/acme/search/pull/42."
+        ),
     ]
     assert doc.title == "standup_3"
     assert doc.container == "standup"
@@ -133,8 +135,10 @@ def test_plain_speaker_transcript_with_header():
     assert doc.created_at == datetime(2026, 3, 2, tzinfo=UTC)
     assert doc.text.splitlines() == [
         "Dana Lee: What went well this sprint?",
-        "Eli Park: The release went out on time. We also closed twelve bugs. "
-        "And the docs are done.",
+        (
+            "Eli Park: The release went out on time. We also closed twelve bugs. "
+            "And the docs are done."
+        ),
         "Dana Lee: Great. What should we change?",
     ]
     assert doc.people == ["Dana Lee", "Eli Park"]
@@ -169,8 +173,10 @@ def test_chat_messages_continue_over_lines():
     assert chat.meta["meeting"] == "retro_2"
     assert chat.text.splitlines() == [
         "Dana Lee: Board: https://trello.com/b/abc123",
-        "Eli Park: Release notes are here https://docs.acme.io/notes/2.1, see section 3 "
-        "and the checklist too",
+        (
+            "Eli Park: Release notes are here https://docs.acme.io/notes/2.1, see section 3 "
+            "and the checklist too"
+        ),
     ]
     assert json.loads(chat.meta["urls"]) == [
         "https://trello.com/b/abc123",
@@ -237,7 +243,9 @@ def test_changed_and_new_files_are_yielded_again(folder):
     write(folder / "later" / "sync_chat.txt", "2026-03-03T09:00:00 Dana Lee: hello\n")
     docs, _, next_cursor = pull_all(connector, cursor)
     assert set(docs) == {"retro_2.txt", "later/sync_chat.txt"}
-    assert docs["retro_2.txt"].text.endswith("Dana Lee: Great. What should we change?\nEli Park: Ship it.")
+    assert docs["retro_2.txt"].text.endswith(
+        "Dana Lee: Great. What should we change?\nEli Park: Ship it."
+    )
     assert next_cursor["files"]["retro_2.txt"] == "1700000000000000000:" + str(retro.stat().st_size)
     assert "later/sync_chat.txt" in next_cursor["files"]
 
@@ -261,7 +269,10 @@ def test_list_ids_after_a_deletion(folder):
 
 def test_pages_hold_at_most_64_docs_and_their_cursors_resume(tmp_path):
     for number in range(70):
-        write(tmp_path / f"call_{number:02d}.srt", f"1\n00:00:00,000 --> 00:00:01,000\nA B: {number}\n")
+        write(
+            tmp_path / f"call_{number:02d}.srt",
+            f"1\n00:00:00,000 --> 00:00:01,000\nA B: {number}\n",
+        )
     connector = MeetingsConnector(tmp_path)
     pages = list(connector.pull(None))
     assert [len(page.docs) for page in pages] == [64, 6]
@@ -274,7 +285,9 @@ def test_pages_hold_at_most_64_docs_and_their_cursors_resume(tmp_path):
 
 def test_acl_rules_match_relative_paths(tmp_path):
     shutil.copy(FIXTURES / "standup_3.srt", tmp_path / "open.srt")
-    shutil.copy(FIXTURES / "standup_3.srt", write(tmp_path / "board" / "keep", "").parent / "q1.srt")
+    shutil.copy(
+        FIXTURES / "standup_3.srt", write(tmp_path / "board" / "keep", "").parent / "q1.srt"
+    )
     connector = MeetingsConnector(tmp_path, acl_rules={"board/*": ["eid_ceo", "eid_cfo"]})
     docs, _, _ = pull_all(connector)
     assert docs["board/q1.srt"].acl == ["eid_ceo", "eid_cfo"]

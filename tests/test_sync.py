@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +22,7 @@ def message(n: int, text: str, day: int = 1) -> SourceDoc:
     return SourceDoc(
         id=doc_id("slack", f"m{n}"), source="slack", native_id=f"m{n}", kind="message",
         text=text, author=f"u{n % 3}", people=[f"u{n % 3}"], container="general",
-        group=f"C1/2026-01-0{day}", created_at=datetime(2026, 1, day, 9, n, tzinfo=timezone.utc),
+        group=f"C1/2026-01-0{day}", created_at=datetime(2026, 1, day, 9, n, tzinfo=UTC),
     )
 
 
@@ -89,7 +89,7 @@ def test_changed_message_reembeds_only_its_group(stores, engine):
     edited = day1[:2] + [day1[2].model_copy(update={"text": "budget review moved to May"})]
     report = sync("s", ScriptedConnector(pages_of(edited + day2, 3)), stores, engine, 3)
     assert report.docs_changed == 1
-    catalog, store = stores
+    _, store = stores
     texts = " ".join(store.table.to_arrow().column("text").to_pylist())
     assert "moved to May" in texts and "budget review note 2" not in texts
     assert store.count("group_id = 'C1/2026-01-02'") >= 1
