@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.files import MAX_BYTES, UnreadableFile, fingerprints, pull_pages, read_text, walk
+from connectors.files import (
+    MAX_BYTES,
+    UnreadableFile,
+    fingerprints,
+    listed_ids,
+    pull_pages,
+    read_text,
+)
 from connectors.records import Failure, Page, SourceDoc, doc_id
 
 EXTENSIONS = (".html", ".htm")
@@ -136,12 +143,7 @@ class BookmarksConnector:
 
     def list_ids(self) -> Iterator[str]:
         """Every bookmarked URL now present, once each."""
-        seen: set[str] = set()
-        for relpath, _ in walk(self.root, EXTENSIONS):
-            for record in self._read(relpath):
-                if isinstance(record, SourceDoc) and record.native_id not in seen:
-                    seen.add(record.native_id)
-                    yield record.native_id
+        return listed_ids(self.root, EXTENSIONS, self._read)
 
     def _read(self, relpath: str) -> list[SourceDoc | Failure]:
         path = self.root if self.root.is_file() else self.root / relpath

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.files import MAX_BYTES, UnreadableFile, fingerprints, pull_pages, read_text, walk
+from connectors.files import (
+    MAX_BYTES,
+    UnreadableFile,
+    fingerprints,
+    listed_ids,
+    pull_pages,
+    read_text,
+)
 from connectors.records import Failure, Page, SourceDoc, doc_id
 
 EXTENSIONS = (".csv",)
@@ -95,12 +102,7 @@ class DirectoryConnector:
 
     def list_ids(self) -> Iterator[str]:
         """Every employee and customer id now present, once each."""
-        seen: set[str] = set()
-        for relpath, _ in walk(self.root, EXTENSIONS):
-            for record in self._read(relpath):
-                if isinstance(record, SourceDoc) and record.native_id not in seen:
-                    seen.add(record.native_id)
-                    yield record.native_id
+        return listed_ids(self.root, EXTENSIONS, self._read)
 
     def _read(self, relpath: str) -> list[SourceDoc | Failure]:
         path = self.root if self.root.is_file() else self.root / relpath

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from connectors.files import acl_for
 from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
 
 DOCUMENT_EXTENSIONS = ("md", "markdown", "html", "htm", "docx", "pdf", "txt", "eml", "pptx", "xlsx")
@@ -139,13 +139,6 @@ class DocumentsConnector:
             kind="document",
             title=entry.path.name,
             container="/" if parent == "." else parent,
-            acl=self.acl_for(entry.relpath),
+            acl=acl_for(entry.relpath, self.acl_rules),
             meta={"path": str(entry.path), "format": self.file_format(entry.path.name) or ""},
         )
-
-    def acl_for(self, relpath: str) -> list[str]:
-        """Principals of the first rule whose pattern matches the path; everyone otherwise."""
-        for pattern, principals in self.acl_rules.items():
-            if fnmatchcase(relpath, pattern):
-                return list(principals)
-        return ["*"]

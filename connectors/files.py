@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connectors.records import Failure, Page, SourceDoc, TerminalError
+from connectors.records import Failure, IncompleteListing, Page, SourceDoc, TerminalError
 
 MAX_BYTES = 32 * 1024 * 1024
 PAGE_SIZE = 64
@@ -107,6 +107,23 @@ def acl_for(relpath: str, rules: Mapping[str, list[str]] | None) -> list[str]:
         if fnmatch.fnmatchcase(relpath, pattern):
             return list(principals)
     return ["*"]
+
+
+def listed_ids(
+    root: Path, extensions: Sequence[str], read: Callable[[str], Iterable[SourceDoc | Failure]]
+) -> Iterator[str]:
+    """Native ids of the documents `read` finds in each file under `root`, once each.
+
+    A file that cannot be read at all raises IncompleteListing, so no deletion is inferred.
+    """
+    seen: set[str] = set()
+    for relpath, _ in walk(root, extensions):
+        for record in read(relpath):
+            if isinstance(record, Failure) and record.native_id == relpath:
+                raise IncompleteListing(f"{relpath}: {record.reason}")
+            if isinstance(record, SourceDoc) and record.native_id not in seen:
+                seen.add(record.native_id)
+                yield record.native_id
 
 
 def pull_pages(

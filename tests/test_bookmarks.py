@@ -147,3 +147,14 @@ def test_herb_bookmarks_read_without_failures():
     assert len(docs) == 576
     assert {"http://surpriselib.com/", "https://surpriselib.com/"} <= set(docs)
     assert all(doc.title and doc.url == doc.native_id for doc in docs.values())
+
+
+def test_list_ids_refuses_to_guess_when_a_file_is_unreadable(tmp_path):
+    from connectors.records import IncompleteListing
+
+    (tmp_path / "good.html").write_text(
+        '<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n<DT><A HREF="https://a.example/">A</A>\n</DL>'
+    )
+    (tmp_path / "bad.html").write_bytes(b"\x00\x01binary")
+    with pytest.raises(IncompleteListing, match="bad.html"):
+        list(BookmarksConnector(tmp_path).list_ids())
