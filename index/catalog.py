@@ -194,6 +194,8 @@ class Catalog:
             ).fetchall()
         )
         last = self.query("SELECT * FROM runs ORDER BY started_at DESC LIMIT 1")
+        if last:
+            last[0]["report"] = json.loads(last[0]["report"])
         return {
             "documents": per_source,
             "kinds": per_kind,

@@ -125,7 +125,7 @@ class LanceStore:
         search = self.table.search(vector.astype(np.float32), vector_column_name="vector")
         if where:
             search = search.where(where, prefilter=True)
-        return search.limit(depth).select(HIT_COLUMNS).to_list()
+        return search.limit(depth).select([*HIT_COLUMNS, "_distance"]).to_list()
 
     def _text(self, text: str, where: str | None, depth: int) -> list[dict]:
         terms = " ".join(t for t in "".join(c if c.isalnum() else " " for c in text).split())
@@ -134,7 +134,7 @@ class LanceStore:
         search = self.table.search(terms, query_type="fts", fts_columns="text")
         if where:
             search = search.where(where, prefilter=True)
-        return search.limit(depth).select(HIT_COLUMNS).to_list()
+        return search.limit(depth).select([*HIT_COLUMNS, "_score"]).to_list()
 
 
 HIT_COLUMNS = [

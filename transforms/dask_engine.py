@@ -103,6 +103,8 @@ class DaskEngine:
             )
             self.client = Client(self.cluster)
         self.client.register_plugin(EmbedderPlugin(embedder_factory), name=PLUGIN_NAME)
+        if address:
+            self.workers = max(1, len(self.client.scheduler_info()["workers"]))
 
     def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]:
         start = time.perf_counter()
