@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.files import (
-    MAX_BYTES,
-    UnreadableFile,
-    fingerprints,
-    listed_ids,
-    pull_pages,
-    read_text,
-)
-from connectors.records import Failure, Page, SourceDoc, doc_id
+from connectors.files import FileRecordsConnector, UnreadableFile, read_text
+from connectors.records import Failure, SourceDoc, doc_id
 
 EXTENSIONS = (".html", ".htm")
 DOCTYPE = "netscape-bookmark-file"
@@ -128,25 +118,14 @@ class BookmarkParser(HTMLParser):
             self._description = None
 
 
-class BookmarksConnector:
+class BookmarksConnector(FileRecordsConnector):
     """Bookmarks of one Netscape bookmark file, or of every .html file under a folder."""
 
     source = "links"
+    extensions = EXTENSIONS
 
-    def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
-        self.root = Path(path)
-        self.max_bytes = max_bytes
-
-    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Pages of the bookmarks of files added or changed since `cursor`."""
-        yield from pull_pages(fingerprints(self.root, EXTENSIONS), cursor, self._read)
-
-    def list_ids(self) -> Iterator[str]:
-        """Every bookmarked URL now present, once each."""
-        return listed_ids(self.root, EXTENSIONS, self._read)
-
-    def _read(self, relpath: str) -> list[SourceDoc | Failure]:
-        path = self.root if self.root.is_file() else self.root / relpath
+    def read(self, relpath: str) -> list[SourceDoc | Failure]:
+        path = self.path_of(relpath)
         try:
             bookmarks = parse_bookmarks(read_text(path, self.max_bytes))
         except UnreadableFile as error:

@@ -5,20 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from connectors.files import (
-    MAX_BYTES,
-    UnreadableFile,
-    fingerprints,
-    listed_ids,
-    pull_pages,
-    read_text,
-)
-from connectors.records import Failure, Page, SourceDoc, doc_id
+from connectors.files import FileRecordsConnector, UnreadableFile, read_text
+from connectors.records import Failure, SourceDoc, doc_id
 
 EXTENSIONS = (".csv",)
 PERSON_FIELDS = ("name", "role", "location", "org", "manager_id")
@@ -87,25 +77,14 @@ class Layout:
         return PERSON_FIELDS if self.kind == "person" else CUSTOMER_FIELDS
 
 
-class DirectoryConnector:
+class DirectoryConnector(FileRecordsConnector):
     """Rows of employee and customer CSV exports under a folder (or one CSV file)."""
 
     source = "directory"
+    extensions = EXTENSIONS
 
-    def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
-        self.root = Path(path)
-        self.max_bytes = max_bytes
-
-    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Pages of the rows of CSV files added or changed since `cursor`."""
-        yield from pull_pages(fingerprints(self.root, EXTENSIONS), cursor, self._read)
-
-    def list_ids(self) -> Iterator[str]:
-        """Every employee and customer id now present, once each."""
-        return listed_ids(self.root, EXTENSIONS, self._read)
-
-    def _read(self, relpath: str) -> list[SourceDoc | Failure]:
-        path = self.root if self.root.is_file() else self.root / relpath
+    def read(self, relpath: str) -> list[SourceDoc | Failure]:
+        path = self.path_of(relpath)
         try:
             rows, layout = read_rows(read_text(path, self.max_bytes))
         except (UnreadableFile, DirectoryError, csv.Error) as error:

@@ -154,3 +154,32 @@ def pull_pages(
 def files_cursor(marks: Mapping[str, str]) -> dict[str, Any]:
     """The cursor of a file connector: {"files": {relpath: "<mtime_ns>:<size>"}}."""
     return {"files": dict(sorted(marks.items()))}
+
+
+class FileRecordsConnector:
+    """A connector whose files each read into documents and failures (bookmarks, CSVs).
+
+    Subclasses set `source` and `extensions` and implement `read(relpath)`.
+    """
+
+    source: str
+    extensions: tuple[str, ...]
+
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
+        self.root = Path(path)
+        self.max_bytes = max_bytes
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Pages of the records of files added or changed since `cursor`."""
+        yield from pull_pages(fingerprints(self.root, self.extensions), cursor, self.read)
+
+    def list_ids(self) -> Iterator[str]:
+        """Every record id now present, once each."""
+        return listed_ids(self.root, self.extensions, self.read)
+
+    def path_of(self, relpath: str) -> Path:
+        """The file a relative path names (the root itself when it is a file)."""
+        return self.root if self.root.is_file() else self.root / relpath
+
+    def read(self, relpath: str) -> list[SourceDoc | Failure]:
+        raise NotImplementedError

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.records import TerminalError, TransientError
+from connectors.records import TransientError
 from flows.config import EngineConfig, SourceConfig, build_connector, load_config
 from flows.settings import Settings
 from flows.sync import SourceSync
@@ -48,13 +49,20 @@ def sync_source(
 
 def make_engine(config: EngineConfig, settings: Settings) -> Engine:
     """The stage runner the config asks for; the embedding model loads on first use."""
+    embedder = partial(Embedder, batch_size=settings.embed_batch_size, dtype=settings.embed_dtype)
+    if config.name == "dask":
+        from transforms.dask_engine import DaskEngine
 
-    def embedder() -> Embedder:
-        return Embedder(batch_size=settings.embed_batch_size, dtype=settings.embed_dtype)
+        return DaskEngine(embedder, address=config.address, workers=config.workers)
+    if config.name == "beam":
+        from transforms.beam_engine import BeamEngine
 
-    if config.name == "local":
-        return LocalEngine(embedder)
-    raise TerminalError(f"engine {config.name!r} is not available yet")
+        return BeamEngine(
+            embedder, runner=config.runner, workers=config.workers, address=config.address,
+            output_dir=str(settings.store.resolve() / "beam"),
+            batch_size=settings.embed_batch_size,
+        )
+    return LocalEngine(embedder)
 
 
 @flow(name="ingest", log_prints=True)

@@ -17,7 +17,7 @@ from qa.lexicon import Lexicon
 from qa.reasoner import OfflineReasoner, Reasoner
 from qa.records import Analysis, Answer, Citation, Evidence, Hop
 from qa.router import KnowledgeRouter, Route
-from qa.structured import CatalogHops
+from qa.structured import CatalogHops, Principal, principals_of
 
 LIST_TYPES = ("person", "company", "pr", "url")
 MAX_CITATIONS = 3000
@@ -44,7 +44,7 @@ class Answerer:
         self.hops = CatalogHops(catalog)
         self.max_reformulations = max_reformulations
 
-    def answer(self, question: str, principal: str | None = None) -> Answer:
+    def answer(self, question: str, principal: Principal = None) -> Answer:
         """Answer one question as the principal (None: trusted local caller)."""
         start = time.perf_counter()
         analysis = self.reasoner.refine(self.analyzer.analyze(question))
@@ -52,11 +52,12 @@ class Answerer:
         route = self.router.route(analysis)
         trace.append(route.hop())
         evidence = self.gather(analysis, route, principal, trace)
-        answer = self.finish(analysis, evidence, trace)
+        evidence = self.with_naming(analysis, evidence, principal)
+        answer = self.finish(analysis, evidence, trace, principal)
         answer.seconds = time.perf_counter() - start
         return answer
 
-    def gather(self, analysis: Analysis, route: Route, principal: str | None, trace: list[Hop]) -> Evidence:
+    def gather(self, analysis: Analysis, route: Route, principal: Principal, trace: list[Hop]) -> Evidence:
         plan = route.plan
         slack = self.hops.in_containers("slack", route.containers.get("slack", []), principal)
         if plan == "bugs":
@@ -113,6 +114,15 @@ class Answerer:
         text = "\n".join(f"- {b.title}" for b in chosen)
         return Evidence(text=text, support=support)
 
+    def with_naming(self, analysis: Analysis, evidence: Evidence, principal: Principal) -> Evidence:
+        """Evidence extended with the discussions that renamed the product the question names,
+        which tie the question's name to the names used in the evidence."""
+        groups = self.lexicon.naming.get(analysis.product or "", [])
+        if not groups or not evidence.support:
+            return evidence
+        naming = [m["native_id"] for m in self.hops.in_groups(groups, principal) if m["source"] == "slack"]
+        return evidence.model_copy(update={"support": [*evidence.support, *naming]})
+
     def with_discussion(self, evidence: Evidence, slack: list[dict]) -> Evidence:
         """Evidence extended with the messages that mention its pull requests."""
         wanted = set(evidence.items) | set(evidence.support)
@@ -120,14 +130,14 @@ class Answerer:
         extra = [m["native_id"] for m in slack if m["group_id"] in groups]
         return evidence.model_copy(update={"support": [*evidence.support, *extra]})
 
-    def search(self, analysis: Analysis, route: Route, principal: str | None, trace: list[Hop]) -> Evidence:
+    def search(self, analysis: Analysis, route: Route, principal: Principal, trace: list[Hop]) -> Evidence:
         """Text hops: hybrid search filtered to the routed containers, reformulated once."""
         if self.store is None or self.embedder is None or analysis.product is None:
             return Evidence(note="no text index or no entity to search within")
         containers = [c for cs in route.containers.values() for c in cs]
         queries = [analysis.question, analysis.topic]
         hits = []
-        principals = [principal] if principal else None
+        principals = principals_of(principal)
         for attempt, text in enumerate(queries[: 1 + self.max_reformulations]):
             vector = self.embedder.encode([text])[0]
             hits = self.store.search(Query(text=text, k=20, containers=containers, principals=principals), vector)
@@ -151,7 +161,7 @@ class Answerer:
         words = set(re.findall(r"[a-z0-9]+", " ".join(h.text for h in hits[:5]).lower()))
         return len(terms & words) / len(terms)
 
-    def finish(self, analysis: Analysis, evidence: Evidence, trace: list[Hop]) -> Answer:
+    def finish(self, analysis: Analysis, evidence: Evidence, trace: list[Hop], principal: Principal = None) -> Answer:
         answer = Answer(question=analysis.question, answer_type=analysis.answer_type, hops=trace)
         if analysis.answer_type in LIST_TYPES:
             answer.kind = "list"
@@ -162,7 +172,7 @@ class Answerer:
             answer.text = self.reasoner.compose(analysis, evidence) if evidence.text else ""
             answer.answerable = bool(answer.text.strip())
         if answer.answerable:
-            answer.citations = self.cite(evidence.support)
+            answer.citations = self.cite(evidence.support, principal)
         trace.append(
             Hop(step="answer", action="answer" if answer.answerable else "decline",
                 detail={"note": evidence.note} if evidence.note else {}, found=len(answer.items) or int(answer.answerable))
@@ -180,12 +190,16 @@ class Answerer:
             return "/pull/" in item
         return item.startswith("http")
 
-    def cite(self, native_ids: list[str]) -> list[Citation]:
-        """Citations with titles and links for supporting native ids, in order, no repeats."""
+    def cite(self, native_ids: list[str], principal: Principal = None) -> list[Citation]:
+        """Citations with titles and links for supporting native ids, in order, no repeats;
+        stored documents the principal may not read are never cited."""
         ids = list(dict.fromkeys(native_ids))[:MAX_CITATIONS]
-        rows = self.hops.by_native_ids(ids)
+        rows = self.hops.by_native_ids(ids, principal)
+        hidden = set(self.hops.by_native_ids(ids)) - set(rows) if principal is not None else set()
         out = []
         for nid in ids:
+            if nid in hidden:
+                continue
             row = rows.get(nid)
             out.append(
                 Citation(native_id=nid, source=row["source"] if row else "web",

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from index.catalog import Catalog
-from index.profile import load_profiles
+from index.profile import NAME_CHANGE, load_profiles
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Lexicon:
     profiles: list[dict] = field(default_factory=list)
     names_of: dict[str, list[str]] = field(default_factory=dict)
     ids_by_name: dict[str, list[str]] = field(default_factory=dict)
+    naming: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> Lexicon:
@@ -47,6 +48,7 @@ class Lexicon:
                 ids_by_name[row["name"].lower()].append(eid)
         return cls(
             aliases=aliases,
+            naming=naming_groups(catalog, aliases),
             roles=sorted({r["role"] for r in employees.values() if r.get("role")}, key=len, reverse=True),
             companies=sorted({r["company"] for r in customers.values() if r.get("company")}),
             doc_types=sorted(set(doc_types), key=len, reverse=True),
@@ -94,3 +96,19 @@ class Lexicon:
             and (source is None or p["source"] == source)
             and (purpose is None or p.get("purpose") == purpose)
         ]
+
+
+def naming_groups(catalog: Catalog, aliases: dict[str, str]) -> dict[str, list[str]]:
+    """Entity -> groups (channel-days) of the discussions that renamed it: the evidence that
+    a question's name and the data's other names are one product."""
+    rows = catalog.query(
+        "SELECT group_id, text FROM documents WHERE source = 'slack' AND status = 'indexed' "
+        "AND text LIKE '%name from %' ORDER BY created_at, native_id"
+    )
+    out: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        for old, new in NAME_CHANGE.findall(row["text"] or ""):
+            entity = aliases.get(new) or aliases.get(old)
+            if entity and row["group_id"] not in out[entity]:
+                out[entity].append(row["group_id"])
+    return dict(out)

@@ -13,7 +13,7 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
-WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"}
+WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating", "reverted", "revert", "due", "because", "change", "changes", "direction", "introduced", "approved", "merged", "closed", "need", "bugs"}
 
 
 def clean_url(url: str) -> str:
@@ -129,9 +129,22 @@ def pr_state_ok(pr: dict[str, Any], analysis: Analysis) -> bool:
 REVERT = re.compile(r"\brevert(?:s|ed|ing)?\b[^#\d]{0,12}#?\s*(\d+)", re.IGNORECASE)
 
 
-def reverted_numbers(prs: list[dict[str, Any]]) -> set[str]:
-    """Numbers of pull requests that a later pull request reverted."""
-    return {m.group(1) for p in prs for m in [REVERT.search(p["title"] or "")] if m}
+REASONS = {
+    "direction": re.compile(r"\bdirection\b|\bstrateg|\bno longer (align|need)|\bshift|\bpriorit", re.IGNORECASE),
+    "bugs": re.compile(r"\bbugs?\b|\berrors?\b|\bfail|\bbroke|\bcrash|\bregression", re.IGNORECASE),
+}
+
+
+def reverted_numbers(prs: list[dict[str, Any]], analysis: Analysis) -> set[str]:
+    """Numbers of pull requests that a later pull request reverted, for the reason the
+    question gives (a change of direction, or bugs) when it gives one."""
+    wanted = [REASONS[r] for r in REASONS if analysis.has(r)]
+    out = set()
+    for pr in prs:
+        m = REVERT.search(pr["title"] or "")
+        if m and all(reason.search((pr["text"] or "")[:600]) for reason in wanted):
+            out.add(m.group(1))
+    return out
 
 
 def is_revert(pr: dict[str, Any]) -> bool:
@@ -145,7 +158,11 @@ def read_feature_prs(analysis: Analysis, prs: list[dict[str, Any]]) -> Evidence:
         return Evidence(note="no pull request matches the topic")
     top = max(s for s, _ in scored)
     close = [p for s, p in scored if s >= max(2, top - 1)] if top >= 2 else []
-    chosen = [p for p in close if pr_state_ok(p, analysis)]
+    if analysis.has("reverted"):
+        undone = reverted_numbers(prs, analysis)
+        chosen = [p for p in close if p["meta"].get("number") in undone]
+    else:
+        chosen = [p for p in close if pr_state_ok(p, analysis) and not is_revert(p)]
     return Evidence(items=[p["native_id"] for p in chosen], support=[p["native_id"] for p in close])
 
 
@@ -304,7 +321,7 @@ def read_owned_prs(analysis: Analysis, prs: list[dict[str, Any]], meetings: list
         return Evidence(note="no one was assigned the topic")
     mine = [p for p in prs if p.get("author") in owners and not is_revert(p)]
     if analysis.has("reverted"):
-        undone = reverted_numbers(prs)
+        undone = reverted_numbers(prs, analysis)
         chosen = [p for p in mine if p["meta"].get("number") in undone]
     else:
         chosen = [p for p in mine if pr_state_ok(p, analysis)]

@@ -9,6 +9,15 @@ from typing import Any
 
 from index.catalog import Catalog
 
+Principal = str | Sequence[str] | None
+
+
+def principals_of(principal: Principal) -> list[str] | None:
+    """The principals a caller reads as (None: a trusted local caller who reads everything)."""
+    if principal is None:
+        return None
+    return [principal] if isinstance(principal, str) else sorted(set(principal))
+
 COLUMNS = (
     "id, source, native_id, kind, group_id, title, url, author, people, created_at, "
     "container, meta, text, acl"
@@ -22,14 +31,15 @@ class CatalogHops:
         self.catalog = catalog
         self._cache: dict[tuple, list[dict[str, Any]]] = {}
 
-    def _rows(self, sql: str, params: Sequence[Any], principal: str | None) -> list[dict[str, Any]]:
-        key = (sql, tuple(tuple(p) if isinstance(p, list) else p for p in params), principal)
+    def _rows(self, sql: str, params: Sequence[Any], principal: Principal) -> list[dict[str, Any]]:
+        readers = principals_of(principal)
+        key = (sql, tuple(tuple(p) if isinstance(p, list) else p for p in params), tuple(readers or ("",)), readers is None)
         if key not in self._cache:
             acl = ""
             args = list(params)
-            if principal is not None:
-                acl = " AND list_has_any(acl, ['*', ?])"
-                args.append(principal)
+            if readers is not None:
+                acl = " AND list_has_any(acl, ?::VARCHAR[])"
+                args.append(["*", *readers])
             rows = self.catalog.query(sql + acl + " ORDER BY created_at NULLS LAST, native_id", args)
             for row in rows:
                 row["meta"] = json.loads(row["meta"] or "{}")
@@ -39,7 +49,7 @@ class CatalogHops:
         return self._cache[key]
 
     def in_containers(
-        self, source: str, containers: Sequence[str], principal: str | None = None
+        self, source: str, containers: Sequence[str], principal: Principal = None
     ) -> list[dict[str, Any]]:
         """Every indexed document of a source in the given containers, oldest first."""
         if not containers:
@@ -51,7 +61,7 @@ class CatalogHops:
             principal,
         )
 
-    def of_source(self, source: str, principal: str | None = None) -> list[dict[str, Any]]:
+    def of_source(self, source: str, principal: Principal = None) -> list[dict[str, Any]]:
         """Every indexed document of a source."""
         return self._rows(
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' AND source = ?",
@@ -59,29 +69,25 @@ class CatalogHops:
             principal,
         )
 
-    def by_native_ids(self, native_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def in_groups(self, groups: Sequence[str], principal: Principal = None) -> list[dict[str, Any]]:
+        """Every indexed document of the given groups (a thread, a channel-day), oldest first."""
+        if not groups:
+            return []
+        return self._rows(
+            f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' "
+            "AND group_id IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(set(groups))],
+            principal,
+        )
+
+    def by_native_ids(self, native_ids: Sequence[str], principal: Principal = None) -> dict[str, dict[str, Any]]:
         """Documents by native id (any source)."""
         if not native_ids:
             return {}
-        rows = self.catalog.query(
+        rows = self._rows(
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' AND native_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
             [sorted(set(native_ids))],
+            principal,
         )
         return {r["native_id"]: r for r in rows}
-
-    def links(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Bookmarked links by URL, matching http and https spellings."""
-        wanted = {u.rstrip("/").split("://", 1)[-1]: u for u in urls}
-        if not wanted:
-            return {}
-        rows = self.catalog.query(
-            "SELECT native_id, title, url FROM documents WHERE status = 'indexed' "
-            "AND source = 'links'"
-        )
-        found = {}
-        for row in rows:
-            key = row["native_id"].rstrip("/").split("://", 1)[-1]
-            if key in wanted:
-                found[wanted[key]] = row
-        return found

@@ -15,6 +15,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HERB = Path(__file__).resolve().parents[2] / "shared" / "herb"
 
 
+def pull_all(connector, cursor=None):
+    """(docs by native id, failures, last cursor) of one full pull."""
+    pages = list(connector.pull(cursor))
+    docs = {doc.native_id: doc for page in pages for doc in page.docs}
+    failures = [failure for page in pages for failure in page.failures]
+    return docs, failures, pages[-1].cursor
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from transforms.embed import Embedder

@@ -11,17 +11,12 @@ from pathlib import Path
 import pytest
 
 from connectors.bookmarks import BookmarksConnector
+from tests.conftest import HERB, pull_all
 
+HERB_CORPUS = HERB / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures" / "links"
-HERB = Path(__file__).resolve().parents[2] / "shared/herb/corpus"
 
 
-def pull_all(connector, cursor=None):
-    """(docs by native id, failures, last cursor) of one full pull."""
-    pages = list(connector.pull(cursor))
-    docs = {doc.native_id: doc for page in pages for doc in page.docs}
-    failures = [failure for page in pages for failure in page.failures]
-    return docs, failures, pages[-1].cursor
 
 
 def bookmark_file(*links: str) -> str:
@@ -140,9 +135,9 @@ def test_list_ids_after_a_deletion(folder):
     assert "https://team.example/b" not in after and len(after) == 5
 
 
-@pytest.mark.skipif(not (HERB / "links").is_dir(), reason="HERB corpus not present")
+@pytest.mark.skipif(not (HERB_CORPUS / "links").is_dir(), reason="HERB corpus not present")
 def test_herb_bookmarks_read_without_failures():
-    docs, failures, _ = pull_all(BookmarksConnector(HERB / "links" / "bookmarks.html"))
+    docs, failures, _ = pull_all(BookmarksConnector(HERB_CORPUS / "links" / "bookmarks.html"))
     assert failures == []
     assert len(docs) == 576
     assert {"http://surpriselib.com/", "https://surpriselib.com/"} <= set(docs)

@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 
 from connectors.directory import DirectoryConnector
+from tests.conftest import HERB, pull_all
 
+HERB_CORPUS = HERB / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures" / "directory"
-HERB = Path(__file__).resolve().parents[2] / "shared/herb/corpus"
 
 
-def pull_all(connector, cursor=None):
-    """(docs by native id, failures, last cursor) of one full pull."""
-    pages = list(connector.pull(cursor))
-    docs = {doc.native_id: doc for page in pages for doc in page.docs}
-    failures = [failure for page in pages for failure in page.failures]
-    return docs, failures, pages[-1].cursor
 
 
 @pytest.fixture
@@ -171,9 +166,9 @@ def test_list_ids_after_a_deletion(folder):
     }
 
 
-@pytest.mark.skipif(not (HERB / "directory").is_dir(), reason="HERB corpus not present")
+@pytest.mark.skipif(not (HERB_CORPUS / "directory").is_dir(), reason="HERB corpus not present")
 def test_herb_directory_reads_without_failures():
-    docs, failures, _ = pull_all(DirectoryConnector(HERB / "directory"))
+    docs, failures, _ = pull_all(DirectoryConnector(HERB_CORPUS / "directory"))
     kinds = [doc.kind for doc in docs.values()]
     assert failures == []
     assert kinds.count("person") == 530 and kinds.count("customer") == 120

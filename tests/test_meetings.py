@@ -12,17 +12,12 @@ import pytest
 
 from connectors.meetings import MeetingsConnector
 from connectors.records import TerminalError
+from tests.conftest import HERB, pull_all
 
+HERB_CORPUS = HERB / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures" / "meetings"
-HERB = Path(__file__).resolve().parents[2] / "shared/herb/corpus"
 
 
-def pull_all(connector, cursor=None):
-    """(docs by native id, failures, last cursor) of one full pull."""
-    pages = list(connector.pull(cursor))
-    docs = {doc.native_id: doc for page in pages for doc in page.docs}
-    failures = [failure for page in pages for failure in page.failures]
-    return docs, failures, pages[-1].cursor
 
 
 @pytest.fixture
@@ -299,9 +294,9 @@ def test_a_missing_folder_is_terminal(tmp_path):
         list(MeetingsConnector(tmp_path / "absent").pull(None))
 
 
-@pytest.mark.skipif(not (HERB / "meetings").is_dir(), reason="HERB corpus not present")
+@pytest.mark.skipif(not (HERB_CORPUS / "meetings").is_dir(), reason="HERB corpus not present")
 def test_herb_meetings_read_without_failures():
-    docs, failures, cursor = pull_all(MeetingsConnector(HERB / "meetings"))
+    docs, failures, cursor = pull_all(MeetingsConnector(HERB_CORPUS / "meetings"))
     kinds = [doc.kind for doc in docs.values()]
     assert failures == []
     assert kinds.count("transcript") == 321 and kinds.count("chat") == 50

@@ -35,6 +35,11 @@ from transforms.engine import StageTimes, prepare_or_fail, split_results, with_v
 from transforms.records import Chunk
 
 IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner"}
+ENDPOINT_OPTIONS = {
+    "FlinkRunner": "flink_master",
+    "SparkRunner": "spark_master_url",
+    "PortableRunner": "job_endpoint",
+}
 
 
 def apply_keyed(pair: tuple[int, Any], fn: Callable[[Any], Any]) -> tuple[int, Any]:
@@ -70,7 +75,12 @@ class EmbedBatches(beam.DoFn):
 
 
 class BeamEngine:
-    """Applies the stages as Beam pipelines on the chosen runner."""
+    """Applies the stages as Beam pipelines on the chosen runner.
+
+    `address` is the runner's endpoint (Flink master, Spark master URL or portable job
+    endpoint) and is passed as that runner's option; `options` are any further pipeline
+    options (`environment_type`, `environment_config`, `parallelism`, ...).
+    """
 
     def __init__(
         self,
@@ -78,6 +88,7 @@ class BeamEngine:
         runner: str | None = None,
         workers: int = 2,
         options: dict[str, Any] | None = None,
+        address: str | None = None,
         output_dir: str | None = None,
         batch_size: int = 64,
     ):
@@ -85,6 +96,8 @@ class BeamEngine:
         self.runner = runner or "FnApiRunner"
         self.workers = workers
         self.options = dict(options or {})
+        if address and self.runner in ENDPOINT_OPTIONS:
+            self.options.setdefault(ENDPOINT_OPTIONS[self.runner], address)
         self.output_dir = output_dir
         self.batch_size = batch_size
         self.times = StageTimes()

@@ -99,7 +99,7 @@ class DaskEngine:
                 threads_per_worker=threads_per_worker,
                 processes=True,
                 local_directory=str(local_directory),
-                dashboard_address=None,
+                dashboard_address=":0",
             )
             self.client = Client(self.cluster)
         self.client.register_plugin(EmbedderPlugin(embedder_factory), name=PLUGIN_NAME)

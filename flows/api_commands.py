@@ -1,0 +1,137 @@
+"""The `serve` and `keys` commands of the `quarry` CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.settings import Settings
+
+
+class ApiSettings(BaseSettings):
+    """HTTP API settings from `QUARRY_API_*` environment variables; the CLI overrides them."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_per_minute: float = 120.0
+    burst: int = 30
+    max_body_bytes: int = 64 * 1024
+    refresh_s: float = 2.0
+    answerers: int = 16
+    chat_citations: int = 10
+    model_name: str = "quarry"
+    embed: bool = True
+    log_level: str = "info"
+
+
+def add_api_commands(subparsers: Any) -> None:
+    """Add `serve` and `keys` to the CLI's subparsers; handlers take (args, settings)."""
+    serve = subparsers.add_parser("serve", help="serve the HTTP API for chatbots")
+    serve.add_argument("--host", help="address to bind (default $QUARRY_API_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $QUARRY_API_PORT or 8000)")
+    serve.add_argument("--no-embed", action="store_true",
+                       help="skip the embedding model: full-text search only, no text hops")
+    serve.set_defaults(handler=run_serve)
+
+    keys = subparsers.add_parser("keys", help="manage API keys")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="make a key for a principal; prints it once")
+    create.add_argument("principal", help="the user id documents' ACLs name (e.g. a Slack member id)")
+    create.add_argument("--groups", nargs="*", default=[],
+                        help="further principals, e.g. github:owner/repo or a folder group")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=run_keys_create)
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=run_keys_revoke)
+    listing = actions.add_parser("list", help="every key: id, principal, groups, state")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_keys_list)
+
+
+def keys_path(settings: Settings) -> Path:
+    return settings.store / "keys.duckdb"
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from qa.api import JsonLogFormatter, create_app
+    from qa.api_models import ApiLimits
+
+    api = ApiSettings()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logger = logging.getLogger("quarry.api")
+    logger.handlers = [handler]
+    logger.setLevel(api.log_level.upper())
+    logger.propagate = False
+    embedder = None
+    if api.embed and not args.no_embed and Path(settings.lance_uri).exists():
+        from transforms.embed import Embedder
+
+        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
+    limits = ApiLimits(
+        max_body_bytes=api.max_body_bytes, rate_per_minute=api.rate_per_minute, burst=api.burst,
+        refresh_s=api.refresh_s, answerers=api.answerers, chat_citations=api.chat_citations,
+    )
+    app = create_app(settings.store, embedder, build_reasoner(settings), limits, api.model_name)
+    uvicorn.run(app, host=args.host or api.host, port=args.port or api.port,
+                access_log=False, log_level=api.log_level)
+    return 0
+
+
+def build_reasoner(settings: Settings) -> Any:
+    """The LLM reasoner when one is configured, else None (the offline default)."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    from qa.reasoner import LLMReasoner
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
+
+
+def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api_auth import KeyStore
+
+    record, key = KeyStore(keys_path(settings)).create(args.principal, args.groups)
+    if args.json:
+        print(json.dumps({**record.model_dump(mode="json"), "key": key}))
+        return 0
+    print(key)
+    groups = f" (groups: {', '.join(record.groups)})" if record.groups else ""
+    print(f"key {record.key_id} for {record.principal}{groups}; it is shown only once", file=sys.stderr)
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api_auth import KeyStore
+
+    if KeyStore(keys_path(settings)).revoke(args.key_id):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"quarry: no active key {args.key_id}", file=sys.stderr)
+    return 1
+
+
+def run_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api_auth import KeyStore
+
+    keys = KeyStore(keys_path(settings)).list_keys()
+    if args.json:
+        print(json.dumps([k.model_dump(mode="json") for k in keys], indent=2))
+        return 0
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        groups = ",".join(k.groups) or "-"
+        print(f"{k.key_id}  {k.principal:<24} {groups:<32} {k.created_at:%Y-%m-%d}  {state}")
+    print(f"{len(keys)} keys")
+    return 0

@@ -1,0 +1,405 @@
+"""The HTTP API for chatbots: ask, search, documents, an OpenAI-compatible chat endpoint,
+health, readiness and Prometheus metrics.
+
+Every `/v1` route needs `Authorization: Bearer <key>`; the key's principal and groups decide
+what exists for the request (see `qa.api_store`): search and document reads filter by ACL in
+their own queries, and answers run over a catalog view and a chunk store restricted to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Path as PathParam, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from index.records import Query
+from qa.api_auth import Caller, KeyStore, RateLimiter
+from qa.api_models import (
+    MAX_DOC_ID_CHARS, MAX_QUESTION_CHARS, ApiLimits, AskRequest, ChatCompletion, ChatRequest,
+    DocumentResponse, ErrorResponse, ModelCard, ModelList, SearchRequest, SearchResponse,
+)
+from qa.api_store import AnswererPool, CatalogSnapshots, Snapshot
+from qa.records import Answer
+
+log = logging.getLogger("quarry.api")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+NO_ANSWER = "I could not find an answer to that in the sources you can read."
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 429, 503)
+}
+SSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+
+
+class ApiError(HTTPException):
+    """A 4xx/5xx with a machine-readable type; rendered as `ErrorResponse`."""
+
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.type = type_
+
+
+@dataclass
+class ApiState:
+    """What the routes share: the store's snapshots, keys, limits, answerers and metrics."""
+
+    snapshots: CatalogSnapshots
+    pool: AnswererPool
+    keys: KeyStore
+    limiter: RateLimiter
+    limits: ApiLimits
+    metrics: ApiMetrics
+    model_name: str
+    work_dir: Path
+
+    def answer(self, snapshot: Snapshot, caller: Caller, question: str) -> Answer:
+        with self.pool.answerer(snapshot, caller.principals) as answerer:
+            return answerer.answer(question)
+
+
+class ApiMetrics:
+    """Requests by route, method and status, and latency, in a registry of the app's own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "quarry_api_requests", "HTTP requests by route, method and status.",
+            ["route", "method", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "quarry_api_request_duration_seconds", "Time to the end of the response.",
+            ["route", "method"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line, with the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname.lower(), "logger": record.name, "event": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def error_body(status: int, type_: str, message: str, request_id: str | None, details: Any = None) -> dict:
+    body: dict[str, Any] = {"type": type_, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return {"error": body}
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int):
+        super().__init__(413, "body_too_large", f"request bodies are limited to {limit} bytes")
+
+
+class RequestContext:
+    """ASGI middleware: request ids, the body size limit, metrics and one JSON log line per
+    request; an unexpected error becomes a JSON 500 that carries the request id."""
+
+    def __init__(self, app: Any, state: ApiState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        limit = self.state.limits.max_body_bytes
+        sent = {"status": 500, "started": False}
+        received = 0
+
+        async def receive_limited() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+            return message
+
+        async def send_tagged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                sent.update(status=message["status"], started=True)
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            length = headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > limit:
+                raise BodyTooLarge(limit) if length.isdigit() else ApiError(400, "bad_request", "bad Content-Length")
+            await self.app(scope, receive_limited, send_tagged)
+        except Exception as exc:
+            if not isinstance(exc, ApiError):
+                log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            if not sent["started"]:
+                error = exc if isinstance(exc, ApiError) else ApiError(500, "internal", "internal error")
+                response = JSONResponse(error_body(error.status_code, error.type, error.detail, request_id), error.status_code)
+                await response(scope, receive, send_tagged)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", "unmatched")
+            seconds = time.perf_counter() - start
+            self.state.metrics.observe(label, scope["method"], sent["status"], seconds)
+            caller = scope["state"].get("caller")
+            log.info("request", extra={"fields": {
+                "request_id": request_id, "method": scope["method"], "path": scope["path"], "route": label,
+                "status": sent["status"], "ms": round(seconds * 1000, 1),
+                "key_id": caller.key_id if caller else None, "principal": caller.principal if caller else None,
+            }})
+
+
+bearer = HTTPBearer(auto_error=False, description="An API key made by `quarry keys create`.")
+
+
+def state_of(request: Request) -> ApiState:
+    return request.app.state.quarry
+
+
+def authorized(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    """The caller a bearer key speaks for, within its rate limit."""
+    state = state_of(request)
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)", challenge)
+    caller = state.keys.verify(credentials.credentials)
+    if caller is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked", challenge)
+    request.state.caller = caller
+    wait = state.limiter.take(caller.key_id)
+    if wait:
+        raise ApiError(429, "rate_limited", "too many requests for this key",
+                       {"Retry-After": RateLimiter.retry_after(wait)})
+    return caller
+
+
+def snapshot(request: Request) -> Snapshot:
+    """The catalog snapshot a request reads."""
+    current = state_of(request).snapshots.current()
+    if current is None:
+        raise ApiError(503, "not_ready", "the store has no catalog yet")
+    return current
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One Server-Sent Event."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, default=str)}\n\n"
+
+
+def ask_events(answer: Answer) -> Iterator[str]:
+    """A hop event per hop of the trace, then the answer, then [DONE]."""
+    for hop in answer.hops:
+        yield sse(hop.model_dump(mode="json"), "hop")
+    yield sse(answer.model_dump(mode="json", exclude={"hops"}), "answer")
+    yield "data: [DONE]\n\n"
+
+
+def chat_text(answer: Answer, limit: int) -> str:
+    """The answer as chat text, with numbered sources."""
+    if not answer.answerable:
+        return NO_ANSWER
+    body = "\n".join(f"- {i}" for i in answer.items) if answer.kind == "list" else answer.text
+    if not answer.citations or limit == 0:
+        return body
+    lines = [
+        f"[{n}] {c.title or c.native_id}" + (f" <{c.url}>" if c.url else "")
+        for n, c in enumerate(answer.citations[:limit], 1)
+    ]
+    if len(answer.citations) > limit:
+        lines.append(f"... and {len(answer.citations) - limit} more")
+    return body + "\n\nSources:\n" + "\n".join(lines)
+
+
+def chat_question(body: ChatRequest) -> str:
+    """The text of the last user message."""
+    users = [m for m in body.messages if m.role == "user"]
+    question = users[-1].plain_text().strip() if users else ""
+    if not question:
+        raise ApiError(422, "invalid_request", "the last user message has no text")
+    if len(question) > MAX_QUESTION_CHARS or "\x00" in question:
+        raise ApiError(422, "invalid_request", f"questions are limited to {MAX_QUESTION_CHARS} characters")
+    return question
+
+
+async def chat_chunks(head: dict, text: str, tail: dict) -> AsyncIterator[str]:
+    """An OpenAI chat.completion.chunk stream: role, content pieces, stop with citations."""
+    head = {**head, "object": "chat.completion.chunk"}
+    yield sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    for piece in text.splitlines(keepends=True):
+        yield sse({**head, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+    yield sse({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **tail})
+    yield "data: [DONE]\n\n"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        type_ = getattr(exc, "type", {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error"))
+        body = error_body(exc.status_code, type_, str(exc.detail), request.state.request_id)
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        message = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details[:5])
+        return JSONResponse(error_body(422, "invalid_request", message, request.state.request_id, details), 422)
+
+
+def create_app(
+    store: Path | str,
+    embedder: Any | None = None,
+    reasoner: Any | None = None,
+    limits: ApiLimits | None = None,
+    model_name: str = "quarry",
+) -> FastAPI:
+    """The API over the store folder `store` (catalog.duckdb, lance/, keys.duckdb).
+
+    `embedder` enables vector search and text hops; `reasoner` is passed to every answerer.
+    """
+    store = Path(store)
+    limits = limits or ApiLimits()
+    work_dir = Path(tempfile.mkdtemp(prefix="quarry-api-"))
+    state = ApiState(
+        snapshots=CatalogSnapshots(store / "catalog.duckdb", work_dir, limits.refresh_s),
+        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers),
+        keys=KeyStore(store / "keys.duckdb"),
+        limiter=RateLimiter(limits.rate_per_minute, limits.burst),
+        limits=limits, metrics=ApiMetrics(), model_name=model_name, work_dir=work_dir,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.snapshots.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    app = FastAPI(title="Quarry API", version="1", lifespan=lifespan,
+                  description=__doc__, responses={413: {"model": ErrorResponse}})
+    app.state.quarry = state
+    app.add_middleware(RequestContext, state=state)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"model": ErrorResponse}})
+    def readyz(request: Request) -> dict[str, str]:
+        """The store can be read: a catalog snapshot and the chunk index are open."""
+        current = snapshot(request)
+        if state.pool.chunks(current) is None:
+            raise ApiError(503, "not_ready", "the store has no chunk index yet")
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", tags=["openai"], responses=ERRORS)
+    def models(caller: Caller = Depends(authorized)) -> ModelList:
+        """The one model: Quarry's answerer."""
+        return ModelList(data=[ModelCard(id=state.model_name)])
+
+    @app.post("/v1/ask", tags=["quarry"], response_model=Answer, responses={**ERRORS, **SSE})
+    async def ask(body: AskRequest, caller: Caller = Depends(authorized), current: Snapshot = Depends(snapshot)) -> Any:
+        """A typed answer with citations and the hop trace; `stream` sends them as events."""
+        answer = await run_in_threadpool(state.answer, current, caller, body.question)
+        if body.stream:
+            return StreamingResponse(ask_events(answer), media_type="text/event-stream")
+        return answer
+
+    @app.post("/v1/search", tags=["quarry"], responses=ERRORS)
+    def search(body: SearchRequest, caller: Caller = Depends(authorized), current: Snapshot = Depends(snapshot)) -> SearchResponse:
+        """Hybrid search over the chunks the caller may read."""
+        chunks = state.pool.chunks(current)
+        if chunks is None:
+            raise ApiError(503, "not_ready", "the store has no chunk index yet")
+        vector = None
+        if body.mode != "text" and state.pool.embedder is not None:
+            vector = state.pool.embedder.encode([body.query])[0]
+        elif body.mode == "vector":
+            raise ApiError(422, "invalid_request", "vector search is not available on this server")
+        query = Query(
+            text=body.query, k=body.k, mode=body.mode, sources=body.sources, kinds=body.kinds,
+            containers=body.containers, people=body.people, since=body.since, until=body.until,
+            principals=caller.principals,
+        )
+        hits = [h.model_dump() for h in chunks.search(query, vector)]
+        return SearchResponse(count=len(hits), hits=hits)
+
+    @app.get("/v1/documents/{doc_id:path}", tags=["quarry"], responses=ERRORS)
+    def document(
+        doc_id: str = PathParam(min_length=1, max_length=MAX_DOC_ID_CHARS),
+        caller: Caller = Depends(authorized),
+        current: Snapshot = Depends(snapshot),
+    ) -> DocumentResponse:
+        """One document by id (`source:native_id`); 404 when missing or not readable."""
+        rows = current.query(
+            "SELECT id, source, native_id, kind, title, url, author, people, container, created_at, "
+            "updated_at, text, meta FROM documents WHERE id = ? AND status = 'indexed' "
+            "AND list_has_any(acl, ?::VARCHAR[])",
+            [doc_id, ["*", *caller.principals]],
+        )
+        if not rows:
+            raise ApiError(404, "not_found", "no such document")
+        row = rows[0]
+        return DocumentResponse(
+            **row | {"title": row["title"] or "", "text": row["text"] or "", "people": row["people"] or [],
+                     "meta": json.loads(row["meta"] or "{}")}
+        )
+
+    @app.post("/v1/chat/completions", tags=["openai"], response_model=ChatCompletion, responses={**ERRORS, **SSE})
+    async def chat(body: ChatRequest, request: Request, caller: Caller = Depends(authorized),
+                   current: Snapshot = Depends(snapshot)) -> Any:
+        """OpenAI-compatible chat: the last user message is the question; the reply cites its
+        sources in the text and lists them all in `citations`."""
+        if body.model != state.model_name:
+            raise ApiError(404, "model_not_found", f"unknown model {body.model!r}; try {state.model_name!r}")
+        question = chat_question(body)
+        answer = await run_in_threadpool(state.answer, current, caller, question)
+        text = chat_text(answer, state.limits.chat_citations)
+        head = {"id": f"chatcmpl-{request.state.request_id}", "created": int(time.time()), "model": state.model_name}
+        tail = {"citations": [c.model_dump() for c in answer.citations], "answerable": answer.answerable}
+        if body.stream:
+            return StreamingResponse(chat_chunks(head, text, tail), media_type="text/event-stream")
+        prompt, completion = len(question.split()), len(text.split())
+        return ChatCompletion(
+            **head, **tail, choices=[{"message": {"content": text}}],
+            usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        )
+
+    return app

@@ -1,0 +1,235 @@
+"""The store as the HTTP API sees it: private snapshots of the catalog that never lock the
+live one, and per-caller views in which only the documents the caller may read exist.
+
+DuckDB lets one process write a database file and refuses other opens while it does; a
+reader's lock in turn keeps the writer out. The API therefore never opens the live catalog.
+It copies the file (and its write-ahead log) when their size or modification time change and
+stay unchanged while copying, replays the copy in private and serves from it. Ingest keeps
+its lock for as long as it likes; the API keeps serving the last good copy meanwhile.
+
+Each caller's answerer runs over a `PermittedCatalog`: an in-memory database in which
+`documents` is a view of the snapshot's rows whose ACL names one of the caller's principals
+(or "*"), the catalog's other views are rebuilt over it, and source profiles and aliases are
+computed from it. Nothing a caller may not read can shape routing, reading, counts or
+citations, whatever the answerer does with its `principal` argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from index.lance import TABLE, LanceStore
+from index.profile import build_profiles
+from index.records import Hit, Query
+from qa.agent import Answerer
+from qa.api_auth import file_signature
+
+log = logging.getLogger("quarry.api")
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """A DuckDB list literal of strings."""
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+@dataclass
+class Snapshot:
+    """One private, consistent copy of the catalog."""
+
+    path: Path
+    version: int
+    signature: tuple
+    db: duckdb.DuckDBPyConnection = field(repr=False)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts, on a cursor of its own (safe across threads)."""
+        cursor = self.db.cursor()
+        try:
+            result = cursor.execute(sql, list(params))
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row)) for row in result.fetchall()]
+        finally:
+            cursor.close()
+
+
+class CatalogSnapshots:
+    """Private read-only copies of the live catalog at `live`, made in `work_dir`."""
+
+    def __init__(self, live: Path, work_dir: Path, refresh_s: float = 2.0):
+        self.live = Path(live)
+        self.work_dir = Path(work_dir)
+        self.refresh_s = refresh_s
+        self._snapshot: Snapshot | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+        self._versions = 0
+        self._retired: Path | None = None
+
+    def current(self) -> Snapshot | None:
+        """The newest good snapshot (None before the first one), refreshed when due."""
+        now = time.monotonic()
+        if now - self._checked >= self.refresh_s:
+            if self._lock.acquire(blocking=self._snapshot is None):
+                try:
+                    self._checked = now
+                    self._refresh()
+                finally:
+                    self._lock.release()
+        return self._snapshot
+
+    def _refresh(self) -> None:
+        signature = file_signature(self.live)
+        old = self._snapshot
+        if signature is None or (old is not None and old.signature == signature):
+            return
+        self._versions += 1
+        target = self.work_dir / f"catalog-{self._versions}.duckdb"
+        wal = self.live.with_name(self.live.name + ".wal")
+        try:
+            shutil.copyfile(self.live, target)
+            if wal.exists():
+                shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+            if file_signature(self.live) != signature:
+                raise OSError("the catalog changed while it was copied")
+            private = duckdb.connect(str(target))
+            private.execute("CHECKPOINT")
+            private.close()
+            db = duckdb.connect(str(target), read_only=True)
+            db.execute("SET TimeZone = 'UTC'")
+        except (OSError, duckdb.Error) as exc:
+            log.warning("catalog snapshot skipped", extra={"fields": {"reason": str(exc)}})
+            remove_snapshot(target)
+            return
+        self._snapshot = Snapshot(target, self._versions, signature, db)
+        if self._retired is not None:
+            remove_snapshot(self._retired)
+        self._retired = old.path if old is not None else None
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.db.close()
+            remove_snapshot(self._snapshot.path)
+            self._snapshot = None
+
+
+def remove_snapshot(path: Path) -> None:
+    """Unlink a snapshot file; the one before the newest is kept a while for requests that
+    started on it, and open handles keep reading an unlinked file until they close."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+class PermittedCatalog:
+    """A read-only catalog of the documents that one of `principals` (or everyone) may read."""
+
+    def __init__(self, snapshot: Path, principals: Sequence[str]):
+        self.path = str(snapshot)
+        self.db = duckdb.connect(":memory:")
+        self.db.execute("SET TimeZone = 'UTC'")
+        self.db.execute(f"ATTACH '{self.path.replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)")
+        allowed = sql_list(["*", *principals])
+        self.db.execute(
+            f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents "
+            f"WHERE list_has_any(acl, {allowed})"
+        )
+        views = self.db.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal"
+        ).fetchall()
+        for (sql,) in views:
+            self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
+        build_profiles(self)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        cursor = self.db.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PermittedStore:
+    """A chunk store whose every search is restricted to chunks `principals` may read."""
+
+    def __init__(self, store: LanceStore, principals: Sequence[str]):
+        self.store = store
+        self.principals = list(principals)
+
+    def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
+        return self.store.search(query.model_copy(update={"principals": self.principals}), vector)
+
+
+class SerialEmbedder:
+    """An embedder shared by request threads, one encode at a time."""
+
+    def __init__(self, embedder: Any):
+        self.embedder = embedder
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self.embedder.encode(texts)
+
+
+def open_chunks(uri: str) -> LanceStore | None:
+    """The chunk store at `uri`, or None when it holds no chunk table yet (never creates one)."""
+    if not (Path(uri) / f"{TABLE}.lance").exists():
+        return None
+    return LanceStore(uri)
+
+
+@dataclass
+class Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answerer: Answerer | None = None
+
+
+class AnswererPool:
+    """Answerers per (snapshot, caller principals), least recently used dropped first;
+    each is used by one request at a time."""
+
+    def __init__(self, lance_uri: str, embedder: Any = None, reasoner: Any = None, size: int = 16):
+        self.lance_uri = lance_uri
+        self.embedder = SerialEmbedder(embedder) if embedder is not None else None
+        self.reasoner = reasoner
+        self.size = size
+        self._slots: OrderedDict[tuple, Slot] = OrderedDict()
+        self._stores: dict[int, LanceStore | None] = {}
+        self._lock = threading.Lock()
+
+    def chunks(self, snapshot: Snapshot) -> LanceStore | None:
+        """The chunk store opened for a snapshot, so both show the same moment or later."""
+        with self._lock:
+            if snapshot.version not in self._stores:
+                self._stores = {snapshot.version: open_chunks(self.lance_uri)}
+            return self._stores[snapshot.version]
+
+    @contextmanager
+    def answerer(self, snapshot: Snapshot, principals: Sequence[str]) -> Iterator[Answerer]:
+        """The caller's answerer, held for the duration of the block."""
+        key = (snapshot.version, tuple(sorted(set(principals))))
+        with self._lock:
+            slot = self._slots.setdefault(key, Slot())
+            self._slots.move_to_end(key)
+            while len(self._slots) > self.size:
+                self._slots.popitem(last=False)
+        chunks = self.chunks(snapshot)
+        with slot.lock:
+            if slot.answerer is None:
+                catalog = PermittedCatalog(snapshot.path, principals)
+                store = PermittedStore(chunks, principals) if chunks is not None else None
+                slot.answerer = Answerer(catalog, store, self.embedder if store else None, self.reasoner)
+            yield slot.answerer
