@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--encode-repeats", type=int, default=3)
     parser.add_argument("--cli", action="store_true")
     args = parser.parse_args()
-    settings = Settings(store=args.store)
+    settings = Settings(store=args.store, prefect_home=ROOT / "bench/out/prefect")
     settings.prepare_runtime()
 
     fulls = [full_run(args.config, args.store) for _ in range(args.runs)]

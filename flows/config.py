@@ -105,6 +105,7 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
             settings.slack_token.get_secret_value(),
             base_url=source.base_url or "https://slack.com/api",
             channels=source.channels,
+            workspace_url=source.workspace_url,
         )
     if source.type == "github-dir":
         from connectors.github import GitHubDirConnector
