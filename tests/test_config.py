@@ -28,8 +28,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
         ('[[sources]]\nname = "d"\ntype = "docs"\n', "needs `path`"),
         ('[[sources]]\nname = "g"\ntype = "github-api"\n', "needs `repos`"),
         ('[[sources]]\nname = "x"\ntype = "ftp"\npath = "."\n', "type"),
-        ('[[sources]]\nname = "a"\ntype = "docs"\npath = "."\n'
-         '[[sources]]\nname = "a"\ntype = "docs"\npath = "."\n', "unique"),
+        ('[[sources]]\nname = "a"\ntype = "docs"\npath = "."\n' * 2, "unique"),
         ('[[sources]]\nname = "a"\ntype = "docs"\npath = "."\ncolour = "red"\n', "colour"),
     ],
 )
