@@ -1,7 +1,10 @@
 """Answer the HERB dev questions against a store and score them with HERB's score.py.
 
     python bench/qa.py --store /path/to/store [--questions ../shared/herb/qa/dev.jsonl]
-                       [--out bench/results/qa] [--limit N] [--no-search]
+                       [--out bench/results/qa] [--limit N] [--half odd|even] [--no-search]
+
+`--half` keeps the questions of every other dev product (sorted by name, odd = 1st, 3rd,
+...): a check that what helps one half of the products helps the other.
 
 Prints and saves (OUT/scores.json) per-type scores, unanswerable accuracy, false refusals,
 evidence recall / precision and p50 / p95 seconds per question; OUT/answers.jsonl holds
@@ -36,6 +39,7 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=HERB / "qa" / "dev.jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "qa")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--half", choices=["odd", "even"], help="questions of every other product")
     parser.add_argument("--no-search", action="store_true", help="structured hops only (no LanceDB)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,6 +57,10 @@ def main() -> int:
         store, embedder = LanceStore(str(args.store / "lance")), Embedder(batch_size=1)
     answerer = Answerer(catalog, store, embedder)
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    if args.half:
+        products = sorted({r["product"] for r in rows})
+        kept = set(products[0 if args.half == "odd" else 1 :: 2])
+        rows = [r for r in rows if r["product"] in kept]
     rows = rows[: args.limit] if args.limit else rows
     args.out.mkdir(parents=True, exist_ok=True)
     seconds = []
@@ -66,7 +74,7 @@ def main() -> int:
             traces.write(json.dumps({"id": row["id"], "question": row["question"],
                                      "hops": [h.model_dump() for h in answer.hops]}, default=str) + "\n")
     questions = args.questions
-    if args.limit:
+    if args.limit or args.half:
         questions = args.out / "questions.jsonl"
         questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ids = HERB / "ids.json"

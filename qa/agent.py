@@ -61,7 +61,7 @@ class Answerer:
         plan = route.plan
         slack = self.hops.in_containers("slack", route.containers.get("slack", []), principal)
         if plan == "bugs":
-            found = bug_reader.read_bugs(slack)
+            found = bug_reader.read_bugs(slack, self.lexicon)
             trace.append(Hop(step="read", action="bug reports", detail={"messages": len(slack)}, found=len(found)))
             chosen = bug_reader.select_bugs(found, analysis, self.lexicon)
             specific = [t for t in analysis.topic_terms if t not in bug_reader.GENERIC]
@@ -82,7 +82,7 @@ class Answerer:
             return readers.read_doc_review(analysis, docs, slack, meetings, self.lexicon)
         if plan == "release_team":
             docs = readers.docs_of(self.hops.of_source("docs", principal), analysis.product or "", None, self.lexicon)
-            return readers.read_release_team(analysis, docs, self.lexicon)
+            return readers.read_release_team(analysis, docs, slack, self.lexicon)
         if plan == "feedback":
             return readers.read_feedback(analysis, slack, self.lexicon)
         if plan == "demos":

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from qa.lexicon import Lexicon
 from qa.records import Analysis, AnswerType
-
-EMPLOYEE_ID = re.compile(r"\beid_[0-9a-f]{6,}\b", re.IGNORECASE)
-CUSTOMER_ID = re.compile(r"\bCUST-\d+\b", re.IGNORECASE)
 
 CONSTRAINTS: list[tuple[str, str]] = [
     ("not_approved", r"\b(not|never|weren'?t|wasn'?t|un)[ -]?approved\b|\bunapproved\b|\brejected\b|\bwithout approval\b"),
@@ -65,9 +63,14 @@ def answer_type_of(question: str) -> AnswerType:
         return "pr"
     if URL.search(q):
         return "url"
-    if PERSON.search(q) and re.search(r"^\s*(who|which (engineer|person|team member|people))", q, re.IGNORECASE):
+    if re.match(r"\s*who\b", q, re.IGNORECASE) or (re.match(r"\s*which\b", q, re.IGNORECASE) and PERSON.search(lead_of(q))):
         return "person"
     return "content"
+
+
+def lead_of(question: str, words: int = 4) -> str:
+    """The first words of a question, where "which X" names what is asked for."""
+    return " ".join(question.split()[:words])
 
 
 def constraints_of(question: str) -> list[str]:
@@ -100,22 +103,28 @@ def match_names(question: str, names: list[str], plural: bool = False) -> list[s
 
 
 def doc_type_of(question: str, doc_types: list[str]) -> str | None:
-    """The document type named in a question, tolerating partial names ("PRD", "vision doc")."""
+    """The document type named in a question, tolerating short forms ("PRD", "vision doc",
+    "tech spec"): its acronym, or its most distinctive words (or their prefixes) beside a
+    word for a document."""
     exact = match_names(question, doc_types)
     if exact:
         return exact[0]
-    words = set(re.findall(r"[a-z]+", question.lower()))
     acronyms = {"".join(w[0] for w in t.lower().split()): t for t in doc_types}
-    for word in re.findall(r"\b[A-Z]{3,4}\b", question):
-        if word.lower() in acronyms:
-            return acronyms[word.lower()]
-    best, score = None, 0
-    for t in doc_types:
-        tokens = [w for w in t.lower().split() if w not in ("document", "report")]
-        hit = sum(1 for w in tokens if w in words or w.rstrip("s") in words)
-        if hit == len(tokens) and hit > score and ("doc" in question.lower() or "report" in question.lower() or "spec" in question.lower()):
-            best, score = t, hit
-    return best
+    for word in re.findall(r"\b[A-Z]{3,4}s?\b", question):
+        if word.lower().rstrip("s") in acronyms:
+            return acronyms[word.lower().rstrip("s")]
+    lowered = question.lower()
+    if not re.search(r"\bdoc|\breport|\bspec", lowered):
+        return None
+    words = [w for w in re.findall(r"[a-z]{3,}", lowered) if w not in ("doc", "docs", "document", "report", "spec", "specs")]
+    tokens = {t: [w for w in t.lower().split() if w not in ("document", "report")] for t in doc_types}
+    df = Counter(w for ws in tokens.values() for w in ws)
+    scores = {t: sum(1 / df[w] for w in ws if any(w.startswith(q) for q in words)) for t, ws in tokens.items()}
+    ranked = sorted(scores.values(), reverse=True)
+    best = max(scores, key=lambda t: scores[t])
+    if ranked[0] >= 1 and (len(ranked) == 1 or ranked[0] > ranked[1]):
+        return best
+    return None
 
 
 def topic_of(question: str, remove: list[str]) -> tuple[str, list[str]]:
@@ -140,16 +149,18 @@ class QuestionAnalyzer:
         names = sorted(lex.names_of.get(entity, []), key=len, reverse=True) if entity else []
         roles = match_names(question, lex.roles, plural=True)
         companies = match_names(question, lex.companies)
-        people = [p.lower() for p in EMPLOYEE_ID.findall(question)]
-        people += [c.upper() for c in CUSTOMER_ID.findall(question)]
+        people = lex.ids_in(question)
         doc_type = doc_type_of(question, lex.doc_types)
         constraints = constraints_of(question)
         aggregate = "max" if AGGREGATE.search(question) else None
         removable = [*names, *roles, *companies, *people, *([doc_type] if doc_type else [])]
         topic, terms = topic_of(question, removable)
+        answer_type = answer_type_of(question)
+        if answer_type == "content" and re.match(r"\s*which\b", question, re.IGNORECASE) and match_names(lead_of(question), lex.roles, plural=True):
+            answer_type = "person"
         return Analysis(
             question=question,
-            answer_type=answer_type_of(question),
+            answer_type=answer_type,
             product=entity,
             product_names=names,
             roles=roles,

@@ -18,23 +18,40 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path as PathParam, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from index.records import Query
 from qa.api_auth import Caller, KeyStore, RateLimiter
 from qa.api_models import (
-    MAX_DOC_ID_CHARS, MAX_QUESTION_CHARS, ApiLimits, AskRequest, ChatCompletion, ChatRequest,
-    DocumentResponse, ErrorResponse, ModelCard, ModelList, SearchRequest, SearchResponse,
+    MAX_DOC_ID_CHARS,
+    MAX_QUESTION_CHARS,
+    ApiLimits,
+    AskRequest,
+    ChatCompletion,
+    ChatRequest,
+    DocumentResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    SearchRequest,
+    SearchResponse,
 )
 from qa.api_store import AnswererPool, CatalogSnapshots, Snapshot
 from qa.records import Answer
@@ -99,7 +116,7 @@ class JsonLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(), "logger": record.name, "event": record.getMessage(),
             **getattr(record, "fields", {}),
         }
@@ -187,7 +204,9 @@ def state_of(request: Request) -> ApiState:
     return request.app.state.quarry
 
 
-def authorized(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+def authorized(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Caller:
     """The caller a bearer key speaks for, within its rate limit."""
     state = state_of(request)
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -210,6 +229,10 @@ def snapshot(request: Request) -> Snapshot:
     if current is None:
         raise ApiError(503, "not_ready", "the store has no catalog yet")
     return current
+
+
+Authorized = Annotated[Caller, Depends(authorized)]
+Current = Annotated[Snapshot, Depends(snapshot)]
 
 
 def sse(data: Any, event: str | None = None) -> str:
@@ -266,7 +289,7 @@ async def chat_chunks(head: dict, text: str, tail: dict) -> AsyncIterator[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        type_ = getattr(exc, "type", {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error"))
+        type_ = getattr(exc, "type", {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error"))
         body = error_body(exc.status_code, type_, str(exc.detail), request.state.request_id)
         return JSONResponse(body, exc.status_code, headers=exc.headers)
 
@@ -330,12 +353,12 @@ def create_app(
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models", tags=["openai"], responses=ERRORS)
-    def models(caller: Caller = Depends(authorized)) -> ModelList:
+    def models(caller: Authorized) -> ModelList:
         """The one model: Quarry's answerer."""
         return ModelList(data=[ModelCard(id=state.model_name)])
 
     @app.post("/v1/ask", tags=["quarry"], response_model=Answer, responses={**ERRORS, **SSE})
-    async def ask(body: AskRequest, caller: Caller = Depends(authorized), current: Snapshot = Depends(snapshot)) -> Any:
+    async def ask(body: AskRequest, caller: Authorized, current: Current) -> Any:
         """A typed answer with citations and the hop trace; `stream` sends them as events."""
         answer = await run_in_threadpool(state.answer, current, caller, body.question)
         if body.stream:
@@ -343,7 +366,7 @@ def create_app(
         return answer
 
     @app.post("/v1/search", tags=["quarry"], responses=ERRORS)
-    def search(body: SearchRequest, caller: Caller = Depends(authorized), current: Snapshot = Depends(snapshot)) -> SearchResponse:
+    def search(body: SearchRequest, caller: Authorized, current: Current) -> SearchResponse:
         """Hybrid search over the chunks the caller may read."""
         chunks = state.pool.chunks(current)
         if chunks is None:
@@ -363,9 +386,9 @@ def create_app(
 
     @app.get("/v1/documents/{doc_id:path}", tags=["quarry"], responses=ERRORS)
     def document(
-        doc_id: str = PathParam(min_length=1, max_length=MAX_DOC_ID_CHARS),
-        caller: Caller = Depends(authorized),
-        current: Snapshot = Depends(snapshot),
+        doc_id: Annotated[str, PathParam(min_length=1, max_length=MAX_DOC_ID_CHARS)],
+        caller: Authorized,
+        current: Current,
     ) -> DocumentResponse:
         """One document by id (`source:native_id`); 404 when missing or not readable."""
         rows = current.query(
@@ -383,8 +406,8 @@ def create_app(
         )
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=ChatCompletion, responses={**ERRORS, **SSE})
-    async def chat(body: ChatRequest, request: Request, caller: Caller = Depends(authorized),
-                   current: Snapshot = Depends(snapshot)) -> Any:
+    async def chat(body: ChatRequest, request: Request, caller: Authorized,
+                   current: Current) -> Any:
         """OpenAI-compatible chat: the last user message is the question; the reply cites its
         sources in the text and lists them all in `citations`."""
         if body.model != state.model_name:

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -106,7 +106,7 @@ class KeyStore:
         key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_bytes(16)
         record = ApiKey(
             key_id=key_id, principal=principal, groups=list(dict.fromkeys(groups)),
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = connect(self.path, read_only=False)
@@ -130,7 +130,7 @@ class KeyStore:
             rows = db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
                 "RETURNING key_id",
-                [datetime.now(timezone.utc), key_id],
+                [datetime.now(UTC), key_id],
             ).fetchall()
         finally:
             db.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -16,7 +16,7 @@ MAX_DOC_ID_CHARS = 2048
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Question = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"^[^\x00]*\S[^\x00]*$")
+    str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 ]
 
 
@@ -75,7 +75,7 @@ class SearchRequest(BaseModel):
         if value is None:
             return None
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         if not 1900 <= value.year <= 2200:
             raise ValueError("dates must fall between the years 1900 and 2200")
         return value

@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 
 from index.lance import TABLE, LanceStore
-from index.profile import build_profiles
+from index.profile import ALIAS_TABLE, PROFILE_TABLE, build_profiles
 from index.records import Hit, Query
 from qa.agent import Answerer
 from qa.api_auth import file_signature
@@ -80,13 +80,13 @@ class CatalogSnapshots:
     def current(self) -> Snapshot | None:
         """The newest good snapshot (None before the first one), refreshed when due."""
         now = time.monotonic()
-        if now - self._checked >= self.refresh_s:
-            if self._lock.acquire(blocking=self._snapshot is None):
-                try:
-                    self._checked = now
-                    self._refresh()
-                finally:
-                    self._lock.release()
+        due = now - self._checked >= self.refresh_s
+        if due and self._lock.acquire(blocking=self._snapshot is None):
+            try:
+                self._checked = now
+                self._refresh()
+            finally:
+                self._lock.release()
         return self._snapshot
 
     def _refresh(self) -> None:
@@ -149,7 +149,11 @@ class PermittedCatalog:
         ).fetchall()
         for (sql,) in views:
             self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
-        build_profiles(self)
+        if self.query("SELECT 1 FROM documents WHERE status = 'indexed' LIMIT 1"):
+            build_profiles(self)
+        else:
+            self.db.execute(f"CREATE TABLE {PROFILE_TABLE} (source VARCHAR, container VARCHAR)")
+            self.db.execute(f"CREATE TABLE {ALIAS_TABLE} (alias VARCHAR, entity VARCHAR)")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""

@@ -11,8 +11,6 @@ from typing import Any
 from qa.lexicon import Lexicon
 from qa.records import Analysis
 
-CUSTOMER = re.compile(r"\bCUST-\d+\b")
-MENTION = re.compile(r"@(eid_[0-9a-f]+)")
 TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|['‘\"“]([^'’\"”]{4,120})['’\"”]")
 PR_LINK = re.compile(r"https?://github\.com/[\w.-]+/[\w.-]+/pull/\d+")
 RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b|\bresolved\b.*\bPR\b", re.IGNORECASE)
@@ -70,7 +68,7 @@ def summary_of(text: str) -> str:
     return clause.strip(" :,-")
 
 
-def read_bugs(messages: list[dict[str, Any]]) -> list[Bug]:
+def read_bugs(messages: list[dict[str, Any]], lexicon: Lexicon) -> list[Bug]:
     """Bugs reported in the messages of bug channels (oldest first) and their outcomes."""
     bugs: list[Bug] = []
     by_channel: dict[str, list[Bug]] = defaultdict(list)
@@ -79,9 +77,9 @@ def read_bugs(messages: list[dict[str, Any]]) -> list[Bug]:
         text = msg["text"] or ""
         channel = msg["container"] or ""
         author = msg["author"]
-        customers = CUSTOMER.findall(text)
+        customers = lexicon.ids_in(text, "customer")
         title = title_in(text)
-        mentions = [m for m in MENTION.findall(text) if m != author]
+        mentions = [m for m in lexicon.ids_in(text, "employee", mentioned=True) if m != author]
         is_event = RESOLVED.search(text) or REOPENED.search(text) or NO_FIX.search(text)
         if customers and not is_event and (title or mentions):
             title = title or summary_of(text)
@@ -151,10 +149,10 @@ def select_bugs(bugs: list[Bug], analysis: Analysis, lexicon: Lexicon) -> list[B
     if analysis.companies:
         wanted = set().union(*(lexicon.customers_of(c) for c in analysis.companies))
         chosen = [b for b in chosen if wanted & set(b.customers)]
-    cust_ids = [p for p in analysis.people if p.startswith("CUST-")]
+    cust_ids = [p for p in analysis.people if p in lexicon.customers]
     if cust_ids:
         chosen = [b for b in chosen if set(cust_ids) & set(b.customers)]
-    emp_ids = [p for p in analysis.people if p.startswith("eid_")]
+    emp_ids = [p for p in analysis.people if p in lexicon.employees]
     if emp_ids:
         chosen = [b for b in chosen if {b.resolved_by, b.assignee, b.no_fix_by} & set(emp_ids)]
     has = analysis.has

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from index.catalog import Catalog
 from index.profile import NAME_CHANGE, load_profiles
 
+ID_TOKEN = re.compile(r"[A-Za-z0-9][\w-]*[A-Za-z0-9]")
+
 
 @dataclass
 class Lexicon:
@@ -25,6 +27,24 @@ class Lexicon:
     names_of: dict[str, list[str]] = field(default_factory=dict)
     ids_by_name: dict[str, list[str]] = field(default_factory=dict)
     naming: dict[str, list[str]] = field(default_factory=dict)
+    _ids: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ids = {i.lower(): (i, "employee") for i in self.employees}
+        self._ids.update({i.lower(): (i, "customer") for i in self.customers})
+
+    def ids_in(self, text: str, kind: str | None = None, mentioned: bool = False) -> list[str]:
+        """Directory ids (of `kind`: employee or customer) written in a text, in order, no
+        repeats; `mentioned` keeps only @-mentions. Ids are the directory's own, whatever
+        their shape."""
+        out = []
+        for m in ID_TOKEN.finditer(text or ""):
+            if mentioned and text[max(0, m.start() - 1) : m.start()] != "@":
+                continue
+            found = self._ids.get(m.group(0).lower())
+            if found and (kind is None or found[1] == kind) and found[0] not in out:
+                out.append(found[0])
+        return out
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> Lexicon:

@@ -13,7 +13,7 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
-WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating", "reverted", "revert", "due", "because", "change", "changes", "direction", "introduced", "approved", "merged", "closed", "need", "bugs"}
+WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"}
 
 
 def clean_url(url: str) -> str:
@@ -243,12 +243,16 @@ def superseded_docs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return older
 
 
-def read_release_team(analysis: Analysis, docs: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
-    """Authors (of the asked roles) of the documents that earlier releases produced."""
+def read_release_team(analysis: Analysis, docs: list[dict[str, Any]], messages: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
+    """Authors (of the asked roles) of the documents that earlier releases produced, with
+    every version of their documents and the discussions that shared the earlier ones."""
     older = superseded_docs(docs)
     wanted = {r.lower() for r in analysis.roles}
     people = [d["author"] for d in older if d.get("author") and (not wanted or lexicon.role_of(d["author"]).lower() in wanted)]
-    return Evidence(items=list(dict.fromkeys(people)), support=[d["native_id"] for d in older])
+    people = list(dict.fromkeys(people))
+    theirs = [d for d in docs if d.get("author") in people] if wanted else older
+    support = [d["native_id"] for d in theirs] + [m["native_id"] for m in discussions_of(older, messages)]
+    return Evidence(items=people, support=support)
 
 
 POSITIVE = re.compile(r"\b(positive|praise|appreciat|strength|love|liked|impressive|kudos|great job)", re.IGNORECASE)
@@ -272,14 +276,14 @@ def read_feedback(analysis: Analysis, messages: list[dict[str, Any]], lexicon: L
             tone = POSITIVE if want_positive else NEGATIVE
             if not tone.search(opener):
                 continue
-            hits = [m for m in thread if re.search(r"\bCUST-\d+", m["text"] or "")]
+            hits = [m for m in thread if lexicon.ids_in(m["text"], "customer")]
             if not want_positive:
                 hits = [m for m in hits if not POSITIVE.search(m["text"] or "")]
         if not hits:
             continue
         chosen.extend(thread)
         statements.extend(m["text"] for m in hits)
-        customers.extend(c for m in hits for c in re.findall(r"\bCUST-\d+", m["text"] or ""))
+        customers.extend(c for m in hits for c in lexicon.ids_in(m["text"], "customer"))
     companies = list(dict.fromkeys(lexicon.company_of(c) for c in customers if lexicon.company_of(c)))
     return Evidence(
         items=companies, text="\n".join(f"- {s}" for s in dict.fromkeys(statements)),

@@ -19,7 +19,8 @@ PLANS = {
     "competitors": ["find the entity's channels", "find competitor discussions", "read what was said"],
     "prs": ["find who was assigned the topic in meetings", "find their pull requests in the entity's repositories",
             "check review and merge state"],
-    "release_team": ["find the entity's documents", "keep versions superseded by newer ones", "read their authors", "filter by role"],
+    "release_team": ["find the entity's documents", "keep versions superseded by newer ones", "read their authors",
+                     "filter by role", "find where the earlier versions were shared"],
     "feedback": ["find the entity's planning channels", "find threads of customer or QA feedback", "read statements and customers"],
     "search": ["route the question to likely containers", "hybrid search", "read the best passages"],
 }
@@ -90,6 +91,7 @@ class KnowledgeRouter:
             route.containers["docs"] = ["*"]
         elif plan == "release_team":
             route.containers["docs"] = ["*"]
+            route.containers["slack"] = [p["container"] for p in slack if p.get("purpose") == "planning"]
         elif plan == "feedback":
             route.containers["slack"] = [p["container"] for p in slack if p.get("purpose") == "planning"]
         elif plan in ("demos", "competitors"):

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import uvicorn
 
@@ -55,20 +56,20 @@ def private_docs() -> list[SourceDoc]:
     """A private bug channel and a private planning channel (ACL = member ids), and a pull
     request of a private repository (ACL = the repository's group)."""
     secret = [
-        ("sec-0", "First up, we have **Kestrel Export Crash**. Exports crash on large files. "
-                  "Impacted customer is CUST-0002. @eid_c3 please look.", "eid_a1", "2026-03-02T10:00:00"),
-        ("sec-1", "Next, **Violet Falcon Sync Stall**. Sync stalls overnight. Customer CUST-0002 "
-                  "is affected. @eid_c3 can you take it?", "eid_a1", "2026-03-02T10:01:00"),
-        ("sec-2", "Hi team, the customer has reopened the 'Kestrel Export Crash' bug. Exports "
-                  "still crash.", "eid_a1", "2026-03-07T10:00:00"),
-        ("sec-3", "Hi team, the customer has reopened the 'Violet Falcon Sync Stall' bug. It "
-                  "stalls again.", "eid_a1", "2026-03-08T10:00:00"),
+        ("sec-0", "First up, we have **Kestrel Export Crash**. Exports crash on large files. Impacted "
+                  + "customer is CUST-0002. @eid_c3 please look.", "eid_a1", "2026-03-02T10:00:00"),
+        ("sec-1", "Next, **Violet Falcon Sync Stall**. Sync stalls overnight. Customer CUST-0002 is "
+                  + "affected. @eid_c3 can you take it?", "eid_a1", "2026-03-02T10:01:00"),
+        ("sec-2", "Hi team, the customer has reopened the 'Kestrel Export Crash' bug. Exports still "
+                  + "crash.", "eid_a1", "2026-03-07T10:00:00"),
+        ("sec-3", "Hi team, the customer has reopened the 'Violet Falcon Sync Stall' bug. It stalls "
+                  + "again.", "eid_a1", "2026-03-08T10:00:00"),
         ("sec-4", "The codename for the export rewrite is violet-falcon; keep it confidential.",
          "eid_c3", "2026-03-09T10:00:00"),
     ]
     nightjar = [
-        ("nj-0", "@eid_a1 created this channel. This is the very beginning of the "
-                 "planning-Nightjar channel.", "eid_a1", "2026-04-01T10:00:00"),
+        ("nj-0", "@eid_a1 created this channel. This is the very beginning of the planning-Nightjar "
+                 + "channel.", "eid_a1", "2026-04-01T10:00:00"),
         ("nj-1", "Nightjar launches in May with offline dashboards for field teams.", "eid_a1",
          "2026-04-01T10:01:00"),
     ]
@@ -124,7 +125,7 @@ class LiveServer:
         self.app = app
         self.url = ""
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"

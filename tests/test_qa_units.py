@@ -99,12 +99,12 @@ def test_router_sends_bug_questions_to_bug_channels_and_records_why(lexicon):
     assert hop.step == "route" and any("WidgetForce" in why for why in hop.detail["why"])
 
 
-def test_bug_reader_follows_outcomes(catalog):
+def test_bug_reader_follows_outcomes(catalog, lexicon):
     rows = catalog.query(
         "SELECT native_id, container, author, text, group_id FROM documents "
         "WHERE source = 'slack' AND container LIKE 'bug-%' ORDER BY created_at"
     )
-    bugs = {b.title: b for b in read_bugs(rows)}
+    bugs = {b.title: b for b in read_bugs(rows, lexicon)}
     assert set(bugs) == {"Slow Dashboard Rendering", "Token Leak In Logs", "Wrong Currency Format"}
     slow = bugs["Slow Dashboard Rendering"]
     assert slow.resolved_by == "eid_b2" and slow.reopened and slow.prs == ["https://github.com/acme/WidgetForce/pull/7"]
