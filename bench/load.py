@@ -2,11 +2,12 @@
 
     python bench/load.py --url http://127.0.0.1:8000 --key quarry_... \\
         [--clients 8] [--requests 200] [--seconds 60] [--endpoints search,ask]
-        [--questions ../shared/herb/qa/dev.jsonl] [--json OUT.json]
+        [--questions ../shared/herb/qa/dev.jsonl] [--offset 0] [--json OUT.json]
 
 For each endpoint in turn, after one warm-up request (not counted), `--clients` asyncio
 workers share one httpx client and send requests (questions taken in turn from `--questions`, rows with a "question" field, or a
-built-in list) until `--requests` are done or `--seconds` have passed. Prints p50 / p95 /
+built-in list, starting at `--offset` so that runs against one server need not repeat
+questions its caches have seen) until `--requests` are done or `--seconds` have passed. Prints p50 / p95 /
 p99 latency, requests per second and the count of each status. Run the server in its own
 process (`quarry --store STORE serve`) so clients and server do not share one interpreter.
 """
@@ -109,12 +110,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="per endpoint, at most")
     parser.add_argument("--endpoints", default="search,ask")
     parser.add_argument("--questions", type=Path)
+    parser.add_argument("--offset", type=int, default=0, help="first question to use")
     parser.add_argument("-k", type=int, default=10, help="hits per search")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if not args.key:
         parser.error("an API key is needed (--key or $QUARRY_API_KEY)")
     questions = load_questions(args.questions)
+    questions = questions[args.offset % len(questions):] + questions[: args.offset % len(questions)]
     httpx.get(f"{args.url}/readyz", timeout=30).raise_for_status()
     results = []
     for endpoint in args.endpoints.split(","):

@@ -45,7 +45,7 @@ def add_api_commands(subparsers: Any) -> None:
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="make a key for a principal; prints it once")
     create.add_argument("principal", help="the user id documents' ACLs name (e.g. a Slack member id)")
-    create.add_argument("--groups", nargs="*", default=[],
+    create.add_argument("--groups", nargs="+", default=[],
                         help="further principals, e.g. github:owner/repo or a folder group")
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=run_keys_create)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.records import SOURCES, TerminalError
+from flows.api_commands import add_api_commands
 from flows.qa_commands import add_qa_commands
 from flows.settings import Settings
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler in COMMANDS.items():
         commands.choices[name].set_defaults(handler=handler)
     add_qa_commands(commands)
+    add_api_commands(commands)
     return parser
 
 

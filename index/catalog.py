@@ -69,9 +69,7 @@ class Catalog:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
-        cursor = self.db.execute(sql, list(params))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return fetch_dicts(self.db, sql, params)
 
     def cursor(self, connector: str) -> dict[str, Any] | None:
         """The last committed cursor of a connector."""
@@ -205,6 +203,15 @@ class Catalog:
             "failures": self.db.execute("SELECT count(*) FROM failures").fetchall()[0][0],
             "last_run": last[0] if last else None,
         }
+
+
+def fetch_dicts(
+    db: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """Rows of a read query as dicts."""
+    cursor = db.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def docs_table(connector: str, docs: Sequence[SourceDoc], stamp: datetime) -> pa.Table:

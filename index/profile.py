@@ -237,14 +237,15 @@ def build_profiles(catalog: Catalog) -> int:
         "entity VARCHAR, purpose VARCHAR, docs BIGINT, kinds VARCHAR[], "
         "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, people VARCHAR[], terms VARCHAR[])"
     )
-    db.executemany(
-        f"INSERT INTO {PROFILE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [p["source"], p["container"], p["entity"], p["purpose"], p["docs"], p["kinds"],
-             p["first_at"], p["last_at"], p["people"], p["terms"]]
-            for p in profiles
-        ],
-    )
+    if profiles:
+        db.executemany(
+            f"INSERT INTO {PROFILE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [p["source"], p["container"], p["entity"], p["purpose"], p["docs"], p["kinds"],
+                 p["first_at"], p["last_at"], p["people"], p["terms"]]
+                for p in profiles
+            ],
+        )
     db.execute(f"CREATE OR REPLACE TABLE {ALIAS_TABLE} (alias VARCHAR, entity VARCHAR)")
     if aliases:
         db.executemany(f"INSERT INTO {ALIAS_TABLE} VALUES (?, ?)", sorted(aliases.items()))

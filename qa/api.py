@@ -125,7 +125,8 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def error_body(status: int, type_: str, message: str, request_id: str | None, details: Any = None) -> dict:
+def error_body(type_: str, message: str, request_id: str | None, details: Any = None) -> dict:
+    """The JSON body of an error response."""
     body: dict[str, Any] = {"type": type_, "message": message, "request_id": request_id}
     if details is not None:
         body["details"] = details
@@ -182,7 +183,7 @@ class RequestContext:
                 log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not sent["started"]:
                 error = exc if isinstance(exc, ApiError) else ApiError(500, "internal", "internal error")
-                response = JSONResponse(error_body(error.status_code, error.type, error.detail, request_id), error.status_code)
+                response = JSONResponse(error_body(error.type, error.detail, request_id), error.status_code)
                 await response(scope, receive, send_tagged)
         finally:
             route = scope.get("route")
@@ -290,14 +291,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         type_ = getattr(exc, "type", {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error"))
-        body = error_body(exc.status_code, type_, str(exc.detail), request.state.request_id)
+        body = error_body(type_, str(exc.detail), request.state.request_id)
         return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         message = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details[:5])
-        return JSONResponse(error_body(422, "invalid_request", message, request.state.request_id, details), 422)
+        return JSONResponse(error_body("invalid_request", message, request.state.request_id, details), 422)
 
 
 def create_app(

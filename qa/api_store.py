@@ -30,8 +30,9 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from index.catalog import fetch_dicts
 from index.lance import TABLE, LanceStore
-from index.profile import ALIAS_TABLE, PROFILE_TABLE, build_profiles
+from index.profile import build_profiles
 from index.records import Hit, Query
 from qa.agent import Answerer
 from qa.api_auth import file_signature
@@ -149,17 +150,11 @@ class PermittedCatalog:
         ).fetchall()
         for (sql,) in views:
             self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
-        if self.query("SELECT 1 FROM documents WHERE status = 'indexed' LIMIT 1"):
-            build_profiles(self)
-        else:
-            self.db.execute(f"CREATE TABLE {PROFILE_TABLE} (source VARCHAR, container VARCHAR)")
-            self.db.execute(f"CREATE TABLE {ALIAS_TABLE} (alias VARCHAR, entity VARCHAR)")
+        build_profiles(self)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
-        cursor = self.db.execute(sql, list(params))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return fetch_dicts(self.db, sql, params)
 
     def close(self) -> None:
         self.db.close()

@@ -19,6 +19,7 @@ EXAMPLES = 12
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("api-fuzz")
+    hypothesis.configuration.set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))
     catalog = build_store(root, embedder, public_docs() + private_docs())
     key = KeyStore(root / "keys.duckdb").create("eid_b2", ["github:acme/Vault"])[1]
     limits = ApiLimits(rate_per_minute=60000, burst=10000)
@@ -27,6 +28,7 @@ def fuzz_server(tmp_path_factory, embedder):
     catalog.close()
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_get_a_5xx(fuzz_server):
     server, key = fuzz_server
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
