@@ -9,27 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from flows.settings import Settings
-
-
-class ApiSettings(BaseSettings):
-    """HTTP API settings from `QUARRY_API_*` environment variables; the CLI overrides them."""
-
-    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore")
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    rate_per_minute: float = 120.0
-    burst: int = 30
-    max_body_bytes: int = 64 * 1024
-    refresh_s: float = 2.0
-    answerers: int = 16
-    chat_citations: int = 10
-    model_name: str = "quarry"
-    embed: bool = True
-    log_level: str = "info"
+from flows.settings import ApiSettings, Settings
 
 
 def add_api_commands(subparsers: Any) -> None:

@@ -59,3 +59,21 @@ class Settings(BaseSettings):
         }
         for key, value in defaults.items():
             os.environ.setdefault(key, value)
+
+
+class ApiSettings(BaseSettings):
+    """HTTP API settings from `QUARRY_API_*` environment variables; the CLI overrides them."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_per_minute: float = 120.0
+    burst: int = 30
+    max_body_bytes: int = 64 * 1024
+    refresh_s: float = 2.0
+    answerers: int = 16
+    chat_citations: int = 10
+    model_name: str = "quarry"
+    embed: bool = True
+    log_level: str = "info"
