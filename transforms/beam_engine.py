@@ -15,6 +15,7 @@ then go to `output_dir`, which the runner's workers and this process must both r
 from __future__ import annotations
 
 import base64
+import os
 import pickle
 import posixpath
 import tempfile
@@ -59,13 +60,22 @@ def decode_line(line: str) -> tuple[int, Any]:
 
 
 class EmbedBatches(beam.DoFn):
-    """The embed stage: one model per DoFn instance, loaded in `setup`, encoding batches."""
+    """The embed stage: one model per DoFn instance, loaded in `setup`, encoding batches.
 
-    def __init__(self, embedder_factory: Callable[[], Embedder]):
+    `threads` caps torch's threads in the worker, so worker processes sharing a machine
+    do not oversubscribe its cores.
+    """
+
+    def __init__(self, embedder_factory: Callable[[], Embedder], threads: int | None = None):
         self.embedder_factory = embedder_factory
+        self.threads = threads
         self.embedder: Embedder | None = None
 
     def setup(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         self.embedder = self.embedder_factory()
 
     def process(self, batch: list[tuple[int, Chunk]]) -> Iterable[tuple[int, Chunk]]:
@@ -79,7 +89,9 @@ class BeamEngine:
 
     `address` is the runner's endpoint (Flink master, Spark master URL or portable job
     endpoint) and is passed as that runner's option; `options` are any further pipeline
-    options (`environment_type`, `environment_config`, `parallelism`, ...).
+    options (`environment_type`, `environment_config`, `parallelism`, ...). The in-process
+    runner's worker processes share this machine's cores: each embeds with
+    `threads_per_worker` torch threads (by default the cores divided by `workers`).
     """
 
     def __init__(
@@ -91,6 +103,7 @@ class BeamEngine:
         address: str | None = None,
         output_dir: str | None = None,
         batch_size: int = 64,
+        threads_per_worker: int | None = None,
     ):
         self.embedder_factory = embedder_factory
         self.runner = runner or "FnApiRunner"
@@ -100,6 +113,9 @@ class BeamEngine:
             self.options.setdefault(ENDPOINT_OPTIONS[self.runner], address)
         self.output_dir = output_dir
         self.batch_size = batch_size
+        if threads_per_worker is None and self.runner in IN_PROCESS_RUNNERS:
+            threads_per_worker = max(1, (os.cpu_count() or 1) // max(1, workers))
+        self.threads_per_worker = threads_per_worker
         self.times = StageTimes()
 
     def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]:
@@ -121,7 +137,7 @@ class BeamEngine:
         start = time.perf_counter()
         stage = beam.BatchElements(
             min_batch_size=self.batch_size, max_batch_size=self.batch_size
-        ) | beam.ParDo(EmbedBatches(self.embedder_factory))
+        ) | beam.ParDo(EmbedBatches(self.embedder_factory, self.threads_per_worker))
         embedded = self.run(chunks, stage)
         self.times.embed_s += time.perf_counter() - start
         self.times.embedded += len(chunks)
