@@ -10,6 +10,7 @@ from typing import Any
 
 from connectors.records import SOURCES, TerminalError
 from flows.api_commands import add_api_commands
+from flows.deploy import add_deploy_commands
 from flows.qa_commands import add_qa_commands
 from flows.settings import Settings
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.choices[name].set_defaults(handler=handler)
     add_qa_commands(commands)
     add_api_commands(commands)
+    add_deploy_commands(commands)
     return parser
 
 
