@@ -13,12 +13,13 @@ from typing import Self
 
 import uvicorn
 
-from connectors.records import Page, SourceDoc, doc_id
+from connectors.records import SourceDoc, doc_id
 from flows.sync import SourceSync
 from index.catalog import Catalog
 from index.lance import LanceStore
 from index.profile import build_profiles
 from qa.api_auth import KeyStore
+from tests.conftest import ListConnector
 from transforms.engine import LocalEngine
 
 CORPUS = Path(__file__).parent / "fixtures" / "qa" / "corpus.json"
@@ -26,19 +27,6 @@ SECRET_CHANNEL = "bug-secret-WidgetForce"
 SECRET_MEMBERS = ["eid_a1", "eid_c3"]
 NIGHTJAR_CHANNEL = "planning-Nightjar"
 VAULT_PR = "https://github.com/acme/Vault/pull/3"
-
-
-class ListConnector:
-    """A connector over a fixed list of documents of one source."""
-
-    def __init__(self, docs):
-        self.docs = docs
-
-    def pull(self, cursor):
-        yield Page(docs=self.docs, cursor={"done": True})
-
-    def list_ids(self):
-        return (d.native_id for d in self.docs)
 
 
 def message(native_id: str, container: str, text: str, author: str, when: str, acl: list[str]) -> SourceDoc:

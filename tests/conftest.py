@@ -7,12 +7,27 @@ from pathlib import Path
 
 import pytest
 
+from connectors.records import Page
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HERB = Path(__file__).resolve().parents[2] / "shared" / "herb"
+
+
+class ListConnector:
+    """A connector over a fixed list of documents of one source."""
+
+    def __init__(self, docs):
+        self.docs = docs
+
+    def pull(self, cursor):
+        yield Page(docs=self.docs, cursor={"done": True})
+
+    def list_ids(self):
+        return (d.native_id for d in self.docs)
 
 
 def pull_all(connector, cursor=None):

@@ -7,28 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.records import Page, SourceDoc, doc_id
+from connectors.records import SourceDoc, doc_id
 from flows.sync import SourceSync
 from index.catalog import Catalog
 from index.lance import LanceStore
 from index.profile import build_profiles
 from qa.agent import Answerer
+from tests.conftest import ListConnector
 from transforms.engine import LocalEngine
 
 CORPUS = Path(__file__).parent / "fixtures" / "qa" / "corpus.json"
-
-
-class ListConnector:
-    """A connector over a fixed list of documents of one source."""
-
-    def __init__(self, docs):
-        self.docs = docs
-
-    def pull(self, cursor):
-        yield Page(docs=self.docs, cursor={"done": True})
-
-    def list_ids(self):
-        return (d.native_id for d in self.docs)
 
 
 @pytest.fixture(scope="module")
