@@ -1,7 +1,8 @@
 """Scheduled deployments against a real Prefect server on loopback.
 
 A `prefect server start` subprocess, a `quarry deploy --serve` subprocess serving the
-deployments, and two runs of one source's deployment that must not overlap.
+deployments, two runs of one source's deployment that must not overlap, then the same
+deployment registered for a work pool's workers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from connectors.records import TerminalError
-from flows.deploy import add_deploy_commands, plan_deployments
+from flows.deploy import add_deploy_commands, apply_deployments, plan_deployments
 from flows.settings import Settings
 from index.catalog import Catalog
 from index.lance import LanceStore
@@ -139,6 +140,7 @@ def test_deploy_command_needs_a_mode(config, tmp_path, capsys):
 
 def test_served_deployment_runs_on_a_real_server_without_overlap(config, server, tmp_path):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -162,6 +164,11 @@ def test_served_deployment_runs_on_a_real_server_without_overlap(config, server,
             second = run_deployment(deployment.id, timeout=0)
             runs = [wait_final(client, r.id, serving, log, 300) for r in (first, second)]
             histories = [[s.name for s in client.read_flow_run_states(r.id)] for r in runs]
+            stop(serving)
+            client.create_work_pool(WorkPoolCreate(name="quarry", type="process"))
+            [applied] = apply_deployments(config, store, pool="quarry")
+            pooled = client.read_deployment(applied)
+            assert pooled.work_pool_name == "quarry" and pooled.entrypoint == "flows.ingest.ingest"
     finally:
         stop(serving)
     assert all(r.state.is_completed() for r in runs), [r.state for r in runs]
