@@ -7,8 +7,10 @@ from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lancedb.index import FTS, BTree
 
+from index.bm25 import CorpusStats, score, terms_column, tokenize
 from index.records import Hit, Query
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
@@ -38,6 +40,8 @@ def chunk_schema(dimensions: int = DIMENSIONS) -> pa.Schema:
             ("created_at", pa.timestamp("us", tz="UTC")),
             ("updated_at", pa.timestamp("us", tz="UTC")),
             ("vector", pa.list_(pa.float32(), dimensions)),
+            ("terms", strings),
+            ("n_terms", pa.int32()),
         ]
     )
 
@@ -53,17 +57,29 @@ def in_list(values: Iterable[str]) -> str:
 
 
 class LanceStore:
-    """Chunks, vectors and a full-text index in one LanceDB table at `uri`."""
+    """Chunks, vectors and a full-text index in one LanceDB table at `uri`.
+
+    Each row also keeps its text's full-text terms (`terms`, `n_terms`), so that a search
+    restricted to some principals ranks text with statistics of what they may read alone.
+    """
 
     def __init__(self, uri: str, dimensions: int = DIMENSIONS):
         import lancedb
 
         self.db = lancedb.connect(uri)
         self.schema = chunk_schema(dimensions)
-        if TABLE in self.db.list_tables().tables:
-            self.table = self.db.open_table(TABLE)
-        else:
+        self._stats: dict[tuple[int, str], CorpusStats] = {}
+        if TABLE not in self.db.list_tables().tables:
             self.table = self.db.create_table(TABLE, schema=self.schema)
+            return
+        self.table = self.db.open_table(TABLE)
+        if "terms" not in self.table.schema.names:
+            self._add_terms()
+
+    def _add_terms(self) -> None:
+        """Upgrade a table written before rows kept their terms (rewrites it, indexes later)."""
+        data = self.table.to_arrow()
+        self.table = self.db.create_table(TABLE, with_terms(data), schema=self.schema, mode="overwrite")
 
     def count(self, where: str | None = None) -> int:
         """Number of chunks, optionally matching a SQL filter."""
@@ -95,7 +111,8 @@ class LanceStore:
             for s in range(0, len(stale), 500):
                 self.table.delete(f"id IN {in_list(stale[s : s + 500])}")
         if new_chunks:
-            rows = pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=self.schema)
+            fields = [f for f in self.schema if f.name not in ("terms", "n_terms")]
+            rows = with_terms(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
             self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
 
     def optimize(self) -> None:
@@ -118,7 +135,7 @@ class LanceStore:
         if query.mode in ("hybrid", "vector") and vector is not None:
             ranked.append(self._vector(vector, where, depth))
         if query.mode in ("hybrid", "text"):
-            ranked.append(self._text(query.text, where, depth))
+            ranked.append(self._text(query, where, depth))
         return fuse(ranked, query.k)
 
     def _vector(self, vector: np.ndarray, where: str | None, depth: int) -> list[dict]:
@@ -127,14 +144,61 @@ class LanceStore:
             search = search.where(where, prefilter=True)
         return search.limit(depth).select([*HIT_COLUMNS, "_distance"]).to_list()
 
-    def _text(self, text: str, where: str | None, depth: int) -> list[dict]:
-        terms = " ".join(t for t in "".join(c if c.isalnum() else " " for c in text).split())
-        if not terms:
+    def _text(self, query: Query, where: str | None, depth: int) -> list[dict]:
+        text = " ".join("".join(c if c.isalnum() else " " for c in query.text).split())
+        if not text:
             return []
-        search = self.table.search(terms, query_type="fts", fts_columns="text")
+        if query.principals is not None:
+            return self._text_visible(text, acl_sql(query.principals), where, depth)
+        search = self.table.search(text, query_type="fts", fts_columns="text")
         if where:
             search = search.where(where, prefilter=True)
         return search.limit(depth).select([*HIT_COLUMNS, "_score"]).to_list()
+
+    def _text_visible(self, text: str, visible: str, where: str | None, depth: int) -> list[dict]:
+        """Full-text hits ranked by BM25 over the `visible` chunks alone.
+
+        Every visible chunk that holds a query term is a candidate, so the statistics
+        (and with them the order) are those of a table holding only what is visible.
+        """
+        stats = self.visible_stats(visible)
+        if stats.documents == 0:
+            return []
+        candidates = self._matching(text, visible, stats.documents, ["id", "terms"])
+        scores = score(candidates.column("terms").combine_chunks(), tokenize(text), stats)
+        ids = candidates.column("id").to_pylist()
+        allowed = set(ids) if where == visible else set(
+            self._matching(text, where, stats.documents, ["id"]).column("id").to_pylist()
+        )
+        best = sorted(
+            (i for i, s in enumerate(scores) if s > 0 and ids[i] in allowed),
+            key=lambda i: (-scores[i], ids[i]),
+        )[:depth]
+        rows = {r["id"]: r for r in self._rows([ids[i] for i in best])}
+        return [rows[ids[i]] | {"_score": float(scores[i])} for i in best]
+
+    def _matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
+        """Every chunk under `where` that holds one of the terms of `text`."""
+        search = self.table.search(text, query_type="fts", fts_columns="text")
+        return search.where(where, prefilter=True).limit(limit).select([*columns, "_score"]).to_arrow()
+
+    def _rows(self, ids: list[str]) -> list[dict]:
+        if not ids:
+            return []
+        search = self.table.search().where(f"id IN {in_list(ids)}").select(HIT_COLUMNS)
+        return search.limit(len(ids)).to_list()
+
+    def visible_stats(self, visible: str) -> CorpusStats:
+        """Count and average length of the chunks under `visible` that have any terms (as
+        LanceDB counts them), cached per table version."""
+        key = (self.table.version, visible)
+        if key not in self._stats:
+            where = f"{visible} AND n_terms > 0"
+            documents = self.count(where)
+            lengths = self.table.search().where(where).select(["n_terms"]).limit(max(documents, 1))
+            total = pc.sum(lengths.to_arrow().column("n_terms")).as_py() or 0
+            self._stats[key] = CorpusStats(documents, total / documents if documents else 0.0)
+        return self._stats[key]
 
 
 HIT_COLUMNS = [
@@ -192,9 +256,21 @@ def filter_sql(query: Query) -> str | None:
     if query.until:
         clauses.append(f"created_at <= {timestamp(query.until)}")
     if query.principals is not None:
-        allowed = ["*", *query.principals]
-        clauses.append(f"array_has_any(acl, [{', '.join(quote(p) for p in allowed)}])")
+        clauses.append(acl_sql(query.principals))
     return " AND ".join(clauses) or None
+
+
+def acl_sql(principals: Sequence[str]) -> str:
+    """The SQL filter for chunks readable by everyone or one of `principals`."""
+    allowed = ["*", *principals]
+    return f"array_has_any(acl, [{', '.join(quote(p) for p in allowed)}])"
+
+
+def with_terms(rows: pa.Table) -> pa.Table:
+    """`rows` with the full-text terms of their text and how many there are."""
+    terms = terms_column(rows.column("text").to_pylist())
+    counts = pc.list_value_length(terms).cast(pa.int32())
+    return rows.append_column("terms", terms).append_column("n_terms", counts)
 
 
 def timestamp(value: datetime) -> str:
