@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from index.catalog import Catalog
@@ -15,7 +16,7 @@ from qa import readers
 from qa.analysis import QuestionAnalyzer
 from qa.lexicon import Lexicon
 from qa.reasoner import OfflineReasoner, Reasoner
-from qa.records import Analysis, Answer, Citation, Evidence, Hop
+from qa.records import Analysis, Answer, Citation, Evidence, Hop, Trace
 from qa.router import KnowledgeRouter, Route
 from qa.structured import CatalogHops, Principal, principals_of
 
@@ -44,11 +45,15 @@ class Answerer:
         self.hops = CatalogHops(catalog)
         self.max_reformulations = max_reformulations
 
-    def answer(self, question: str, principal: Principal = None) -> Answer:
-        """Answer one question as the principal (None: trusted local caller)."""
+    def answer(
+        self, question: str, principal: Principal = None, on_hop: Callable[[Hop], None] | None = None
+    ) -> Answer:
+        """Answer one question as the principal (None: trusted local caller); `on_hop` gets
+        each hop of the trace as soon as it is taken."""
         start = time.perf_counter()
         analysis = self.reasoner.refine(self.analyzer.analyze(question))
-        trace = [Hop(step="analyse", action=self.reasoner.name, detail=analysis.model_dump(exclude={"question"}))]
+        trace = Trace(on_hop)
+        trace.append(Hop(step="analyse", action=self.reasoner.name, detail=analysis.model_dump(exclude={"question"})))
         route = self.router.route(analysis)
         trace.append(route.hop())
         evidence = self.gather(analysis, route, principal, trace)

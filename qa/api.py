@@ -8,6 +8,7 @@ their own queries, and answers run over a catalog view and a chunk store restric
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -15,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ from qa.api_models import (
     SearchResponse,
 )
 from qa.api_store import AnswererPool, CatalogSnapshots, Snapshot
-from qa.records import Answer
+from qa.records import Answer, Hop
 
 log = logging.getLogger("quarry.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -86,9 +87,11 @@ class ApiState:
     model_name: str
     work_dir: Path
 
-    def answer(self, snapshot: Snapshot, caller: Caller, question: str) -> Answer:
+    def answer(
+        self, snapshot: Snapshot, caller: Caller, question: str, on_hop: Callable[[Hop], None] | None = None
+    ) -> Answer:
         with self.pool.answerer(snapshot, caller.principals) as answerer:
-            return answerer.answer(question)
+            return answerer.answer(question, on_hop=on_hop)
 
 
 class ApiMetrics:
@@ -242,10 +245,27 @@ def sse(data: Any, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, default=str)}\n\n"
 
 
-def ask_events(answer: Answer) -> Iterator[str]:
-    """A hop event per hop of the trace, then the answer, then [DONE]."""
-    for hop in answer.hops:
+async def ask_events(state: ApiState, snapshot: Snapshot, caller: Caller, question: str) -> AsyncIterator[str]:
+    """Each hop as an event the moment the answerer takes it, then the answer, then [DONE];
+    an `error` event instead of the answer if answering fails after the stream began."""
+    loop = asyncio.get_running_loop()
+    hops: asyncio.Queue[Hop | None] = asyncio.Queue()
+
+    def work() -> Answer:
+        try:
+            return state.answer(snapshot, caller, question, lambda hop: loop.call_soon_threadsafe(hops.put_nowait, hop))
+        finally:
+            loop.call_soon_threadsafe(hops.put_nowait, None)
+
+    answering = asyncio.ensure_future(run_in_threadpool(work))
+    while (hop := await hops.get()) is not None:
         yield sse(hop.model_dump(mode="json"), "hop")
+    try:
+        answer = await answering
+    except Exception:
+        log.exception("answer failed mid-stream", extra={"fields": {"key_id": caller.key_id}})
+        yield sse({"type": "internal", "message": "the answer failed; see the server log"}, "error")
+        return
     yield sse(answer.model_dump(mode="json", exclude={"hops"}), "answer")
     yield "data: [DONE]\n\n"
 
@@ -361,10 +381,9 @@ def create_app(
     @app.post("/v1/ask", tags=["quarry"], response_model=Answer, responses={**ERRORS, **SSE})
     async def ask(body: AskRequest, caller: Authorized, current: Current) -> Any:
         """A typed answer with citations and the hop trace; `stream` sends them as events."""
-        answer = await run_in_threadpool(state.answer, current, caller, body.question)
         if body.stream:
-            return StreamingResponse(ask_events(answer), media_type="text/event-stream")
-        return answer
+            return StreamingResponse(ask_events(state, current, caller, body.question), media_type="text/event-stream")
+        return await run_in_threadpool(state.answer, current, caller, body.question)
 
     @app.post("/v1/search", tags=["quarry"], responses=ERRORS)
     def search(body: SearchRequest, caller: Authorized, current: Current) -> SearchResponse:

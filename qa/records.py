@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -38,6 +39,20 @@ class Hop(BaseModel):
     action: str
     detail: dict[str, Any] = Field(default_factory=dict)
     found: int = 0
+
+
+class Trace(list[Hop]):
+    """The hops of one answer, in order; each is also handed to `on_hop` as it is taken, so
+    a caller can report progress (the API streams them) while the answer is still coming."""
+
+    def __init__(self, on_hop: Callable[[Hop], None] | None = None):
+        super().__init__()
+        self.on_hop = on_hop
+
+    def append(self, hop: Hop) -> None:
+        super().append(hop)
+        if self.on_hop is not None:
+            self.on_hop(hop)
 
 
 class Citation(BaseModel):

@@ -13,6 +13,7 @@ import logging
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from flows.settings import Settings
 from qa.api import JsonLogFormatter, create_app
 from qa.api_auth import KeyStore
 from qa.api_models import ApiLimits
+from qa.reasoner import OfflineReasoner
 from tests.api_server import (
     NIGHTJAR_CHANNEL,
     PRIVATE_IDS,
@@ -155,6 +157,33 @@ def test_ask_streams_one_event_per_hop_then_the_answer_then_done(live, keys):
     final = json.loads(events[-2][1])
     assert final["items"] == ["BlueWave"] and len(final["citations"]) == len(plain["citations"])
     assert events[-1][1] == "[DONE]"
+
+
+class WaitingReasoner(OfflineReasoner):
+    """Composes an answer only once the client has read a hop event, so a server that sent
+    the hops after answering would keep it waiting."""
+
+    def __init__(self):
+        super().__init__()
+        self.hop_read = threading.Event()
+        self.waited_for_client: bool | None = None
+
+    def compose(self, analysis, evidence):
+        self.waited_for_client = self.hop_read.wait(timeout=20)
+        return super().compose(analysis, evidence)
+
+
+def test_ask_streams_each_hop_while_the_answer_is_still_being_worked_out(store_root, keys, embedder):
+    reasoner = WaitingReasoner()
+    with LiveServer(create_app(store_root, embedder, reasoner=reasoner, limits=GENEROUS)) as server:
+        body = {"question": PROSE, "stream": True}
+        with client(server, keys["bob"]).stream("POST", "/v1/ask", json=body) as response:
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("event:")) == "event: hop"
+            reasoner.hop_read.set()
+            rest = list(lines)
+    assert reasoner.waited_for_client is True
+    assert "event: answer" in rest and rest[-2:] == ["data: [DONE]", ""]
 
 
 def test_search_applies_filters_and_k(live, keys):
