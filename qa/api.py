@@ -82,6 +82,7 @@ class ApiState:
     pool: AnswererPool
     keys: KeyStore
     limiter: RateLimiter
+    failed_keys: RateLimiter
     limits: ApiLimits
     metrics: ApiMetrics
     model_name: str
@@ -216,8 +217,14 @@ def authorized(
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)", challenge)
+    address = request.client.host if request.client else "unknown"
+    blocked = state.failed_keys.wait(address)
+    if blocked:
+        raise ApiError(429, "rate_limited", "too many failed API keys from this address",
+                       {"Retry-After": RateLimiter.retry_after(blocked)})
     caller = state.keys.verify(credentials.credentials)
     if caller is None:
+        state.failed_keys.take(address)
         raise ApiError(401, "unauthorized", "the API key is not valid or was revoked", challenge)
     request.state.caller = caller
     wait = state.limiter.take(caller.key_id)
@@ -340,6 +347,7 @@ def create_app(
         pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers),
         keys=KeyStore(store / "keys.duckdb"),
         limiter=RateLimiter(limits.rate_per_minute, limits.burst),
+        failed_keys=RateLimiter(limits.failed_keys_per_minute, limits.failed_keys_burst),
         limits=limits, metrics=ApiMetrics(), model_name=model_name, work_dir=work_dir,
     )
 

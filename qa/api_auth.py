@@ -1,4 +1,4 @@
-"""API keys and per-key rate limits.
+"""API keys, per-key rate limits and a limit on failed key guesses per client address.
 
 A key reads `quarry_<key id>_<secret>`. Only a salted scrypt hash of the secret is kept, in
 its own DuckDB file beside the store. The server reads that file only for a moment, when its
@@ -200,16 +200,26 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float:
-        """0 when a request may go now, else the seconds until one may."""
-        now = time.monotonic()
+        """0 when a request may go now (and it uses a token), else the seconds until one may."""
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            tokens, now = self._refill(key)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return 0.0
-            self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def wait(self, key: str) -> float:
+        """Like `take`, but leaves the token: the seconds until `key` has one, 0 if it has."""
+        with self._lock:
+            tokens, _ = self._refill(key)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _refill(self, key: str) -> tuple[float, float]:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        self._buckets[key] = (tokens, now)
+        return tokens, now
 
     @staticmethod
     def retry_after(wait: float) -> str:

@@ -309,6 +309,19 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(store_root, keys):
         assert client(server, keys["alice"]).get("/v1/models").status_code == 200
 
 
+def test_an_address_that_keeps_guessing_keys_is_refused_before_any_key_is_checked(store_root, keys):
+    limits = ApiLimits(failed_keys_per_minute=1, failed_keys_burst=3, refresh_s=0)
+    with LiveServer(create_app(store_root, limits=limits)) as server:
+        guesser = client(server, "quarry_000000000000_guess")
+        assert [guesser.get("/v1/models").status_code for _ in range(3)] == [401, 401, 401]
+        refused = guesser.get("/v1/models")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert client(server, keys["bob"]).get("/v1/models").status_code == 429
+        elsewhere = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {keys['bob']}"},
+                                 transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        assert elsewhere.get("/v1/models").status_code == 200
+
+
 def leaks(text: str, asked: str) -> list[str]:
     """Private native ids, names and words in a response body, other than those it was asked."""
     found = [s for s in SECRETS if s in text and s.lower() not in asked.lower()]
