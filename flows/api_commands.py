@@ -59,10 +59,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         from transforms.embed import Embedder
 
         embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    limits = ApiLimits(
-        max_body_bytes=api.max_body_bytes, rate_per_minute=api.rate_per_minute, burst=api.burst,
-        refresh_s=api.refresh_s, answerers=api.answerers, chat_citations=api.chat_citations,
-    )
+    limits = ApiLimits(**api.model_dump(include=set(ApiLimits.model_fields)))
     app = create_app(settings.store, embedder, build_reasoner(settings), limits, api.model_name)
     uvicorn.run(app, host=args.host or api.host, port=args.port or api.port,
                 access_log=False, log_level=api.log_level)

@@ -70,6 +70,8 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     rate_per_minute: float = 120.0
     burst: int = 30
+    failed_keys_per_minute: float = 10.0
+    failed_keys_burst: int = 20
     max_body_bytes: int = 64 * 1024
     refresh_s: float = 2.0
     answerers: int = 16
