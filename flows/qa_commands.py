@@ -16,34 +16,49 @@ def add_qa_commands(subparsers: Any) -> None:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--principal", help="answer only from what this principal may read")
+    ask.add_argument("--groups", nargs="*", default=[], help="groups the principal belongs to")
     ask.set_defaults(handler=run_ask)
 
     answer = subparsers.add_parser("answer", help="answer a JSONL file of questions")
     answer.add_argument("--questions", type=Path, required=True, help="rows with id and question")
     answer.add_argument("--out", type=Path, required=True, help="rows with id, answer, answerable, citations")
-    answer.add_argument("--principal")
+    answer.add_argument("--principal", help="answer only from what this principal may read")
+    answer.add_argument("--groups", nargs="*", default=[], help="groups the principal belongs to")
     answer.set_defaults(handler=run_answer)
 
 
-def build_answerer(settings: Settings, with_search: bool = True) -> Any:
-    """An Answerer over the store, with the LLM reasoner when one is configured."""
+def build_answerer(settings: Settings, principals: list[str] | None = None) -> Any:
+    """An Answerer over the store, with the LLM reasoner when one is configured; with
+    `principals`, over a view of the store holding only what they may read."""
     from index.catalog import Catalog
     from qa.agent import Answerer
+    from qa.permitted import PermittedCatalog, PermittedStore
     from qa.reasoner import LLMReasoner, OfflineReasoner
 
-    catalog = Catalog(settings.catalog_path, read_only=True)
-    store = embedder = None
-    if with_search and Path(settings.lance_uri).exists():
+    catalog: Any = Catalog(settings.catalog_path, read_only=True) if principals is None else (
+        PermittedCatalog(settings.catalog_path, principals)
+    )
+    store: Any = None
+    embedder = None
+    if Path(settings.lance_uri).exists():
         from index.lance import LanceStore
         from transforms.embed import Embedder
 
         store = LanceStore(settings.lance_uri)
+        store = store if principals is None else PermittedStore(store, principals)
         embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
     reasoner: Any = OfflineReasoner()
     if settings.llm_base_url and settings.llm_model:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         reasoner = LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
     return Answerer(catalog, store, embedder, reasoner)
+
+
+def principals_of(args: argparse.Namespace) -> list[str] | None:
+    """The principal and groups a command answers as; None (everything) without --principal."""
+    if args.principal is None:
+        return None
+    return [args.principal, *args.groups]
 
 
 def answer_row(answer: Any, row_id: Any) -> dict[str, Any]:
@@ -57,7 +72,7 @@ def answer_row(answer: Any, row_id: Any) -> dict[str, Any]:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answer = build_answerer(settings).answer(args.question, args.principal)
+    answer = build_answerer(settings, principals_of(args)).answer(args.question)
     if args.json:
         print(json.dumps(answer.model_dump(mode="json"), indent=2))
         return 0
@@ -84,10 +99,10 @@ def run_answer(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
-    answerer = build_answerer(settings)
+    answerer = build_answerer(settings, principals_of(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as out:
         for row in tqdm(rows, desc="answering", unit="q"):
-            answer = answerer.answer(row["question"], args.principal)
+            answer = answerer.answer(row["question"])
             out.write(json.dumps(answer_row(answer, row.get("id"))) + "\n")
     return 0

@@ -114,7 +114,7 @@ def doc_type_of(question: str, doc_types: list[str]) -> str | None:
         if word.lower().rstrip("s") in acronyms:
             return acronyms[word.lower().rstrip("s")]
     lowered = question.lower()
-    if not re.search(r"\bdoc|\breport|\bspec", lowered):
+    if not doc_types or not re.search(r"\bdoc|\breport|\bspec", lowered):
         return None
     words = [w for w in re.findall(r"[a-z]{3,}", lowered) if w not in ("doc", "docs", "document", "report", "spec", "specs")]
     tokens = {t: [w for w in t.lower().split() if w not in ("document", "report")] for t in doc_types}

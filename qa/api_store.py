@@ -7,11 +7,8 @@ It copies the file (and its write-ahead log) when their size or modification tim
 stay unchanged while copying, replays the copy in private and serves from it. Ingest keeps
 its lock for as long as it likes; the API keeps serving the last good copy meanwhile.
 
-Each caller's answerer runs over a `PermittedCatalog`: an in-memory database in which
-`documents` is a view of the snapshot's rows whose ACL names one of the caller's principals
-(or "*"), the catalog's other views are rebuilt over it, and source profiles and aliases are
-computed from it. Nothing a caller may not read can shape routing, reading, counts or
-citations, whatever the answerer does with its `principal` argument.
+Each caller's answerer runs over a `qa.permitted` view of the snapshot: only what the
+caller may read exists in it.
 """
 
 from __future__ import annotations
@@ -30,19 +27,12 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from index.catalog import fetch_dicts
 from index.lance import TABLE, LanceStore
-from index.profile import build_profiles
-from index.records import Hit, Query
 from qa.agent import Answerer
 from qa.api_auth import file_signature
+from qa.permitted import PermittedCatalog, PermittedStore
 
 log = logging.getLogger("quarry.api")
-
-
-def sql_list(values: Sequence[str]) -> str:
-    """A DuckDB list literal of strings."""
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
 @dataclass
@@ -130,45 +120,6 @@ def remove_snapshot(path: Path) -> None:
     started on it, and open handles keep reading an unlinked file until they close."""
     for p in (path, path.with_name(path.name + ".wal")):
         p.unlink(missing_ok=True)
-
-
-class PermittedCatalog:
-    """A read-only catalog of the documents that one of `principals` (or everyone) may read."""
-
-    def __init__(self, snapshot: Path, principals: Sequence[str]):
-        self.path = str(snapshot)
-        self.db = duckdb.connect(":memory:")
-        self.db.execute("SET TimeZone = 'UTC'")
-        self.db.execute(f"ATTACH '{self.path.replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)")
-        allowed = sql_list(["*", *principals])
-        self.db.execute(
-            f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents "
-            f"WHERE list_has_any(acl, {allowed})"
-        )
-        views = self.db.execute(
-            "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal"
-        ).fetchall()
-        for (sql,) in views:
-            self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
-        build_profiles(self)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows of a read query as dicts."""
-        return fetch_dicts(self.db, sql, params)
-
-    def close(self) -> None:
-        self.db.close()
-
-
-class PermittedStore:
-    """A chunk store whose every search is restricted to chunks `principals` may read."""
-
-    def __init__(self, store: LanceStore, principals: Sequence[str]):
-        self.store = store
-        self.principals = list(principals)
-
-    def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
-        return self.store.search(query.model_copy(update={"principals": self.principals}), vector)
 
 
 class SerialEmbedder:

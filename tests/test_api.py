@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from flows.api_commands import add_api_commands
+from flows.qa_commands import add_qa_commands, build_answerer, principals_of
 from flows.settings import Settings
 from qa.api import JsonLogFormatter, create_app
 from qa.api_auth import KeyStore
@@ -414,7 +415,9 @@ def test_the_live_catalog_stays_writable_and_new_documents_show_up(tmp_path, emb
 
 def cli(argv: list[str], store: Path) -> int:
     parser = argparse.ArgumentParser()
-    add_api_commands(parser.add_subparsers(dest="command", required=True))
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_api_commands(commands)
+    add_qa_commands(commands)
     args = parser.parse_args(argv)
     return args.handler(args, Settings(store=store))
 
@@ -434,6 +437,24 @@ def test_keys_commands_create_list_and_revoke(tmp_path, capsys):
     assert KeyStore(tmp_path / "keys.duckdb").verify(key) is None
     cli(["keys", "list"], tmp_path)
     assert "revoked" in capsys.readouterr().out
+
+
+def test_cli_ask_as_a_principal_sees_only_what_it_may_read(tmp_path, embedder, capsys):
+    """`quarry ask --principal` answers over the same per-caller view as the API: an
+    outsider's answers and hop traces (routing included) never name private content."""
+    build_store(tmp_path, embedder, public_docs() + private_docs()).close()
+    for question in (BUGS, NIGHTJAR, PROSE, "Who reported the Kestrel Export Crash bug?"):
+        assert cli(["ask", question, "--json", "--principal", "eid_b2"], tmp_path) == 0
+        out = capsys.readouterr().out
+        assert not leaks(out, question), (question, leaks(out, question))
+    assert cli(["ask", NIGHTJAR, "--json", "--principal", "eid_a1"], tmp_path) == 0
+    member = json.loads(capsys.readouterr().out)
+    assert member["answerable"] and "nj-1" in {c["native_id"] for c in member["citations"]}
+    for groups, sees_vault in (([], False), (["github:acme/Vault"], True)):
+        args = argparse.Namespace(principal="eid_zz", groups=groups)
+        answerer = build_answerer(Settings(store=tmp_path), principals_of(args))
+        prs = {r["native_id"] for r in answerer.catalog.query("SELECT native_id FROM documents")}
+        assert (VAULT_PR in prs) is sees_vault
 
 
 @pytest.mark.slow

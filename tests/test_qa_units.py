@@ -11,7 +11,7 @@ from connectors.records import SourceDoc, doc_id
 from index.catalog import Catalog
 from index.profile import build_profiles, channel_entity, file_entity, load_profiles
 from qa.agent import Answerer
-from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of
+from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of, doc_type_of
 from qa.bugs import read_bugs
 from qa.lexicon import Lexicon
 from qa.router import KnowledgeRouter
@@ -88,6 +88,11 @@ def test_analysis_finds_code_names_roles_companies_and_doc_types(lexicon):
     assert a.doc_type == "Product Vision Document"
     b = QuestionAnalyzer(lexicon).analyze("Which company has the most unresolved bugs in WidgetForce")
     assert b.answer_type == "company" and b.aggregate == "max" and b.has("unresolved")
+
+
+def test_a_store_without_documents_names_no_doc_type():
+    assert doc_type_of("Who reported the export crash bug?", []) is None
+    assert doc_type_of("Who wrote the vision doc?", ["Product Vision Document"]) == "Product Vision Document"
 
 
 def test_router_sends_bug_questions_to_bug_channels_and_records_why(lexicon):

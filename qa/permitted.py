@@ -1,0 +1,66 @@
+"""Views of the store in which only what some principals may read exists.
+
+A `PermittedCatalog` is an in-memory database in which `documents` is a view of a catalog
+file's rows whose ACL names one of the principals (or "*"); the catalog's other views are
+rebuilt over it, and source profiles and aliases are computed from it. A `PermittedStore`
+adds the principals to every chunk search. An answerer over the two cannot be shaped by
+anything the principals may not read: not its routing, reading, counts or citations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from index.catalog import fetch_dicts
+from index.lance import LanceStore
+from index.profile import build_profiles
+from index.records import Hit, Query
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """A DuckDB list literal of strings."""
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+class PermittedCatalog:
+    """A read-only catalog of the documents that one of `principals` (or everyone) may read."""
+
+    def __init__(self, snapshot: Path, principals: Sequence[str]):
+        self.path = str(snapshot)
+        self.db = duckdb.connect(":memory:")
+        self.db.execute("SET TimeZone = 'UTC'")
+        self.db.execute(f"ATTACH '{self.path.replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)")
+        allowed = sql_list(["*", *principals])
+        self.db.execute(
+            f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents "
+            f"WHERE list_has_any(acl, {allowed})"
+        )
+        views = self.db.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal"
+        ).fetchall()
+        for (sql,) in views:
+            self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
+        build_profiles(self)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        return fetch_dicts(self.db, sql, params)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PermittedStore:
+    """A chunk store whose every search is restricted to chunks `principals` may read."""
+
+    def __init__(self, store: LanceStore, principals: Sequence[str]):
+        self.store = store
+        self.principals = list(principals)
+
+    def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
+        return self.store.search(query.model_copy(update={"principals": self.principals}), vector)
