@@ -164,11 +164,11 @@ class LanceStore:
         stats = self.visible_stats(visible)
         if stats.documents == 0:
             return []
-        candidates = self._matching(text, visible, stats.documents, ["id", "terms"])
+        candidates = self.matching(text, visible, stats.documents, ["id", "terms"])
         scores = score(candidates.column("terms").combine_chunks(), tokenize(text), stats)
         ids = candidates.column("id").to_pylist()
         allowed = set(ids) if where == visible else set(
-            self._matching(text, where, stats.documents, ["id"]).column("id").to_pylist()
+            self.matching(text, where, stats.documents, ["id"]).column("id").to_pylist()
         )
         best = sorted(
             (i for i, s in enumerate(scores) if s > 0 and ids[i] in allowed),
@@ -177,7 +177,7 @@ class LanceStore:
         rows = {r["id"]: r for r in self._rows([ids[i] for i in best])}
         return [rows[ids[i]] | {"_score": float(scores[i])} for i in best]
 
-    def _matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
+    def matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
         """Every chunk under `where` that holds one of the terms of `text`."""
         search = self.table.search(text, query_type="fts", fts_columns="text")
         return search.where(where, prefilter=True).limit(limit).select([*columns, "_score"]).to_arrow()

@@ -409,7 +409,7 @@ def create_app(
             containers=body.containers, people=body.people, since=body.since, until=body.until,
             principals=caller.principals,
         )
-        hits = [h.model_dump() for h in chunks.search(query, vector)]
+        hits = chunks.search(query, vector)
         return SearchResponse(count=len(hits), hits=hits)
 
     @app.get("/v1/documents/{doc_id:path}", tags=["quarry"], responses=ERRORS)

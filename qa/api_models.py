@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from index.records import Hit
+
 MAX_QUESTION_CHARS = 2000
 MAX_K = 100
 MAX_FILTER_VALUES = 50
@@ -85,24 +87,9 @@ class SearchRequest(BaseModel):
         return value
 
 
-class SearchHit(BaseModel):
-    chunk_id: str
-    score: float
-    text: str
-    source: str
-    kind: str
-    title: str
-    url: str | None
-    container: str | None
-    doc_ids: list[str]
-    native_ids: list[str]
-    people: list[str]
-    created_at: datetime | None
-
-
 class SearchResponse(BaseModel):
     count: int
-    hits: list[SearchHit]
+    hits: list[Hit]
 
 
 class DocumentResponse(BaseModel):
