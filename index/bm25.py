@@ -9,6 +9,7 @@ formula and tokenizer as LanceDB, so over the whole table both give the same sco
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,14 +22,22 @@ K1 = 1.2
 B = 0.75
 
 
-def tokenize(text: str) -> list[str]:
-    """The terms LanceDB's default full-text tokenizer makes of `text` (stemmed, no stop words)."""
-    return [token.text for token in lance.tokenize(text)]
+TERMS_TYPE = pa.list_(pa.int64())
+
+
+def term_ids(text: str) -> list[int]:
+    """The terms LanceDB's default full-text tokenizer makes of `text` (stemmed, no stop
+    words), each as a 64-bit hash: compact to store and fast to compare."""
+    return [term_id(token.text) for token in lance.tokenize(text)]
+
+
+def term_id(term: str) -> int:
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def terms_column(texts: Sequence[str]) -> pa.Array:
-    """Each text's terms, as stored beside it for scoring."""
-    return pa.array([tokenize(t) for t in texts], type=pa.list_(pa.string()))
+    """Each text's term ids, as stored beside it for scoring."""
+    return pa.array([term_ids(t) for t in texts], type=TERMS_TYPE)
 
 
 @dataclass(frozen=True)
@@ -39,24 +48,31 @@ class CorpusStats:
     average_length: float
 
 
-def score(terms: pa.Array, query_terms: Sequence[str], stats: CorpusStats) -> np.ndarray:
-    """BM25 of each candidate's `terms` for `query_terms`.
+def top(scores: np.ndarray, ids: pa.Array, k: int) -> list[int]:
+    """Positions of the `k` best positive scores, ties broken by id (never by the order the
+    candidates came in, which LanceDB's whole-table ranking decides)."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        threshold = np.partition(scores[positive], len(positive) - k)[len(positive) - k]
+        positive = positive[scores[positive] >= threshold]
+    names = ids.take(pa.array(positive, pa.int64())).to_pylist()
+    order = sorted(range(len(positive)), key=lambda j: (-scores[positive[j]], names[j]))[:k]
+    return [int(positive[j]) for j in order]
+
+
+def score(terms: pa.Array, query_terms: Sequence[int], stats: CorpusStats) -> np.ndarray:
+    """BM25 of each candidate's term ids for the query's term ids.
 
     The candidates must be every chunk of the measured set that holds at least one query
     term: document frequencies are counted among them. A term the query repeats counts
     once for each time, as in LanceDB.
     """
-    wanted = list(dict.fromkeys(query_terms))
-    repeats = np.array([list(query_terms).count(t) for t in wanted], dtype=np.float64)
-    if not wanted or len(terms) == 0:
+    wanted, repeats = np.unique(np.asarray(query_terms, dtype=np.int64), return_counts=True)
+    if len(wanted) == 0 or len(terms) == 0:
         return np.zeros(len(terms))
-    flat = terms.flatten()
-    term_index = pc.index_in(flat, value_set=pa.array(wanted, pa.string()))
-    matched = pc.is_valid(term_index)
-    rows = np.asarray(pc.list_parent_indices(terms))[np.asarray(matched)]
-    columns = np.asarray(term_index.filter(matched), dtype=np.int64)
-    tf = np.zeros((len(terms), len(wanted)))
-    np.add.at(tf, (rows, columns), 1.0)
+    flat = np.asarray(terms.flatten(), dtype=np.int64)
+    rows = np.asarray(pc.list_parent_indices(terms))
+    tf = np.stack([np.bincount(rows[flat == term], minlength=len(terms)) for term in wanted], axis=1)
     df = (tf > 0).sum(axis=0)
     idf = np.log(1.0 + (stats.documents - df + 0.5) / (df + 0.5))
     lengths = np.asarray(pc.list_value_length(terms), dtype=np.float64)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import FTS, BTree
 
-from index.bm25 import CorpusStats, score, terms_column, tokenize
+from index.bm25 import TERMS_TYPE, CorpusStats, score, term_ids, terms_column, top
 from index.records import Hit, Query
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
@@ -40,7 +40,7 @@ def chunk_schema(dimensions: int = DIMENSIONS) -> pa.Schema:
             ("created_at", pa.timestamp("us", tz="UTC")),
             ("updated_at", pa.timestamp("us", tz="UTC")),
             ("vector", pa.list_(pa.float32(), dimensions)),
-            ("terms", strings),
+            ("terms", TERMS_TYPE),
             ("n_terms", pa.int32()),
         ]
     )
@@ -73,12 +73,14 @@ class LanceStore:
             self.table = self.db.create_table(TABLE, schema=self.schema)
             return
         self.table = self.db.open_table(TABLE)
-        if "terms" not in self.table.schema.names:
+        stored = self.table.schema
+        if "terms" not in stored.names or stored.field("terms").type != TERMS_TYPE:
             self._add_terms()
 
     def _add_terms(self) -> None:
-        """Upgrade a table written before rows kept their terms (rewrites it, indexes later)."""
+        """Upgrade a table written before rows kept their term ids (rewrites it, indexes later)."""
         data = self.table.to_arrow()
+        data = data.drop_columns([c for c in ("terms", "n_terms") if c in data.column_names])
         self.table = self.db.create_table(TABLE, with_terms(data), schema=self.schema, mode="overwrite")
 
     def count(self, where: str | None = None) -> int:
@@ -165,17 +167,15 @@ class LanceStore:
         if stats.documents == 0:
             return []
         candidates = self.matching(text, visible, stats.documents, ["id", "terms"])
-        scores = score(candidates.column("terms").combine_chunks(), tokenize(text), stats)
-        ids = candidates.column("id").to_pylist()
-        allowed = set(ids) if where == visible else set(
-            self.matching(text, where, stats.documents, ["id"]).column("id").to_pylist()
-        )
-        best = sorted(
-            (i for i, s in enumerate(scores) if s > 0 and ids[i] in allowed),
-            key=lambda i: (-scores[i], ids[i]),
-        )[:depth]
-        rows = {r["id"]: r for r in self._rows([ids[i] for i in best])}
-        return [rows[ids[i]] | {"_score": float(scores[i])} for i in best]
+        scores = score(candidates.column("terms").combine_chunks(), term_ids(text), stats)
+        ids = candidates.column("id").combine_chunks()
+        if where != visible:
+            allowed = self.matching(text, where, stats.documents, ["id"]).column("id").combine_chunks()
+            scores = np.where(np.asarray(pc.is_in(ids, value_set=allowed)), scores, 0.0)
+        best = top(scores, ids, depth)
+        names = ids.take(pa.array(best, pa.int64())).to_pylist()
+        rows = {r["id"]: r for r in self._rows(names)}
+        return [rows[name] | {"_score": float(scores[i])} for name, i in zip(names, best, strict=True)]
 
     def matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
         """Every chunk under `where` that holds one of the terms of `text`."""
