@@ -9,7 +9,7 @@ The folder holds GitHub REST API responses as files: `repos/<owner>/<repo>/pulls
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,12 @@ SOURCE = "github"
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ValidationError)
 
 
-def repo_acl(repo: str, private: bool) -> list[str]:
-    """Who may read a repository's documents: everyone, or the repository's readers."""
-    return [f"github:{repo}"] if private else ["*"]
+def repo_acl(repo: str, private: bool, collaborators: Sequence[str] = ()) -> list[str]:
+    """Who may read a repository's documents: everyone; or, for a private repository, its
+    group `github:owner/repo` and each collaborator as `github-user:login`."""
+    if not private:
+        return ["*"]
+    return [f"github:{repo}", *sorted({f"github-user:{login}" for login in collaborators})]
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -74,9 +77,10 @@ def build_pull_request_doc(
     reviews: list[dict[str, Any]],
     comments: list[dict[str, Any]],
     repo: str,
-    private: bool = False,
+    acl: list[str] | None = None,
 ) -> SourceDoc:
-    """One pull request with its reviews and review comments folded in."""
+    """One pull request with its reviews and review comments folded in; `acl` defaults to
+    everyone."""
     url = pr["html_url"]
     lines = [
         say(f"Review by {login_of(r) or 'ghost'} ({r.get('state') or 'UNKNOWN'})", r.get("body"))
@@ -120,15 +124,15 @@ def build_pull_request_doc(
         created_at=parse_time(pr.get("created_at")),
         updated_at=parse_time(pr.get("updated_at")),
         container=repo,
-        acl=repo_acl(repo, private),
+        acl=acl or ["*"],
         meta=meta,
     )
 
 
 def build_issue_doc(
-    issue: dict[str, Any], comments: list[dict[str, Any]], repo: str, private: bool = False
+    issue: dict[str, Any], comments: list[dict[str, Any]], repo: str, acl: list[str] | None = None
 ) -> SourceDoc:
-    """One issue with its comments folded in."""
+    """One issue with its comments folded in; `acl` defaults to everyone."""
     url = issue["html_url"]
     lines = [say(f"Comment by {login_of(c) or 'ghost'}", c.get("body")) for c in comments]
     author = login_of(issue)
@@ -151,7 +155,7 @@ def build_issue_doc(
         created_at=parse_time(issue.get("created_at")),
         updated_at=parse_time(issue.get("updated_at")),
         container=repo,
-        acl=repo_acl(repo, private),
+        acl=acl or ["*"],
         meta=meta,
     )
 
@@ -252,7 +256,7 @@ class GitHubDirConnector:
             return value
 
         info = load(repo_dir / "repo.json")
-        private = bool(info.get("private")) if info else (repo_dir / "repo.json").exists()
+        acl = repo_acl(repo, bool(info.get("private")) if info else (repo_dir / "repo.json").exists())
         docs: list[SourceDoc] = []
         for kind in ("pulls", "issues"):
             listing = repo_dir / f"{kind}.json"
@@ -264,9 +268,9 @@ class GitHubDirConnector:
                     comments = load(folder / "comments.json") or []
                     if kind == "pulls":
                         reviews = load(folder / "reviews.json") or []
-                        docs.append(build_pull_request_doc(item, reviews, comments, repo, private))
+                        docs.append(build_pull_request_doc(item, reviews, comments, repo, acl))
                     else:
-                        docs.append(build_issue_doc(item, comments, repo, private))
+                        docs.append(build_issue_doc(item, comments, repo, acl))
                 except ITEM_ERRORS as exc:
                     url = item.get("html_url") if isinstance(item, dict) else None
                     where = f"{listing.relative_to(self.root).as_posix()}[{i}]"

@@ -15,6 +15,7 @@ from connectors.github import (
     build_issue_doc,
     build_pull_request_doc,
     parse_time,
+    repo_acl,
 )
 from connectors.records import Failure, Page, SourceDoc, TerminalError, TransientError
 
@@ -99,14 +100,14 @@ class GitHubApiConnector:
         self, repo: str, before: dict[str, Any], after: dict[str, Any]
     ) -> Iterator[Page]:
         """Pages of one repository; fills `after` with its next cursor state as it goes."""
-        privacy: dict[str, bool] = {}
+        readers: dict[str, list[str]] = {}
 
-        def private() -> bool:
-            if "private" not in privacy:
-                privacy["private"] = bool(
-                    self._get_json(f"{self.base_url}/repos/{repo}").get("private")
-                )
-            return privacy["private"]
+        def acl() -> list[str]:
+            """Who may read the repository: asked once a run, and only when needed."""
+            if "acl" not in readers:
+                private = bool(self._get_json(f"{self.base_url}/repos/{repo}").get("private"))
+                readers["acl"] = repo_acl(repo, private, self._collaborators(repo) if private else ())
+            return readers["acl"]
 
         mark = before.get("updated_at")
         after["updated_at"] = mark
@@ -117,7 +118,7 @@ class GitHubApiConnector:
                 after["updated_at"], *(pr.get("updated_at") for pr in fresh)
             )
             if fresh:
-                yield self._pull_request_page(repo, fresh, private)
+                yield self._pull_request_page(repo, fresh, acl)
             if len(fresh) < len(items):
                 break
 
@@ -133,10 +134,10 @@ class GitHubApiConnector:
             )
             issues = [i for i in fresh if "pull_request" not in i]
             if issues:
-                yield self._issue_page(repo, issues, private)
+                yield self._issue_page(repo, issues, acl)
 
     def _pull_request_page(
-        self, repo: str, prs: list[dict[str, Any]], private: Callable[[], bool]
+        self, repo: str, prs: list[dict[str, Any]], acl: Callable[[], list[str]]
     ) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
@@ -145,13 +146,13 @@ class GitHubApiConnector:
                 base = f"{self.base_url}/repos/{repo}/pulls/{pr['number']}"
                 reviews = self._get_all(f"{base}/reviews")
                 comments = self._get_all(f"{base}/comments")
-                docs.append(build_pull_request_doc(pr, reviews, comments, repo, private()))
+                docs.append(build_pull_request_doc(pr, reviews, comments, repo, acl()))
             except (RequestRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, pr, exc))
         return Page(docs=docs, failures=failures)
 
     def _issue_page(
-        self, repo: str, issues: list[dict[str, Any]], private: Callable[[], bool]
+        self, repo: str, issues: list[dict[str, Any]], acl: Callable[[], list[str]]
     ) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
@@ -159,10 +160,19 @@ class GitHubApiConnector:
             try:
                 url = f"{self.base_url}/repos/{repo}/issues/{issue['number']}/comments"
                 comments = self._get_all(url) if issue.get("comments", 1) else []
-                docs.append(build_issue_doc(issue, comments, repo, private()))
+                docs.append(build_issue_doc(issue, comments, repo, acl()))
             except (RequestRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, issue, exc))
         return Page(docs=docs, failures=failures)
+
+    def _collaborators(self, repo: str) -> list[str]:
+        """Logins of a private repository's collaborators; none when the token may not list
+        them (GitHub asks for push access), which leaves the repository's group alone."""
+        try:
+            people = self._get_all(f"{self.base_url}/repos/{repo}/collaborators")
+        except RequestRejected:
+            return []
+        return [p["login"] for p in people if isinstance(p, dict) and p.get("login")]
 
     def _listing(
         self,

@@ -128,6 +128,8 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
         ),
         Exchange(f"{API}/issues/10/comments", [{"user": {"login": "gina"}, "body": "Seen too."}]),
         Exchange(API, {"full_name": REPO, "private": True}),
+        Exchange(f"{API}/collaborators", [{"login": "bob"}], query={"page": "2"}),
+        Exchange(f"{API}/collaborators", [{"login": "alice"}], headers=next_link(f"{API}/collaborators", 2)),
     ]
     with ReplayServer(exchanges) as server:
         pages = list(connect(server, clock).pull(None))
@@ -159,7 +161,8 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
     assert three.people == ["alice", "bob", "dave", "erin"]
     assert three.meta["approved"] == "true" and three.meta["merged"] == "false"
     assert [s["user"] for s in json.loads(three.meta["review_states"])] == ["bob", "dave"]
-    assert three.acl == ["github:acme/widgets"] and three.container == REPO
+    assert three.acl == ["github:acme/widgets", "github-user:alice", "github-user:bob"]
+    assert three.container == REPO
     assert docs["https://github.com/acme/widgets/pull/2"].meta["approved"] == "false"
     ten = docs["https://github.com/acme/widgets/issues/10"]
     assert ten.kind == "issue" and ten.people == ["frank", "gina"]
@@ -176,8 +179,23 @@ def test_pull_paginates_and_folds_reviews(clock: Clock):
     assert headers["authorization"] == "Bearer t0ken"
     assert headers["accept"] == "application/vnd.github+json"
     assert headers["x-github-api-version"] == "2022-11-28"
-    assert paths(server).count(API) == 1
+    assert paths(server).count(API) == 1 and paths(server).count(f"{API}/collaborators") == 2
     assert clock.slept == []
+
+
+def test_a_token_that_may_not_list_collaborators_leaves_the_repository_group(clock: Clock):
+    exchanges = [
+        Exchange(f"{API}/pulls", [pr(1, "2025-05-01T10:00:00Z")]),
+        *empty_reviews(1),
+        Exchange(f"{API}/issues", []),
+        Exchange(API, {"full_name": REPO, "private": True}),
+        Exchange(f"{API}/collaborators", {"message": "Must have push access to view repository collaborators."},
+                 status=403),
+    ]
+    with ReplayServer(exchanges) as server:
+        pages = list(connect(server, clock).pull(None))
+    (doc,) = [d for p in pages for d in p.docs]
+    assert doc.acl == ["github:acme/widgets"] and all(p.failures == [] for p in pages)
 
 
 def test_etag_304_on_second_run_yields_nothing(clock: Clock):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.github import GitHubDirConnector, build_issue_doc, build_pull_request_doc
+from connectors.github import GitHubDirConnector, build_issue_doc, build_pull_request_doc, repo_acl
 from connectors.records import Page, TerminalError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
@@ -180,7 +180,10 @@ def test_builders_are_shared_and_deterministic():
     again = build_pull_request_doc(pr, reviews, [], "acme/widgets")
     assert first.content_hash == again.content_hash and first.acl == ["*"]
     issue = {"html_url": ISSUE12, "number": 12, "title": "t", "user": {"login": "x"}}
-    assert build_issue_doc(issue, [], "acme/widgets", private=True).acl == ["github:acme/widgets"]
+    private = repo_acl("acme/widgets", True, ["zed", "amy", "zed"])
+    assert private == ["github:acme/widgets", "github-user:amy", "github-user:zed"]
+    assert build_issue_doc(issue, [], "acme/widgets", private).acl == private
+    assert repo_acl("acme/widgets", False, ["amy"]) == ["*"]
 
 
 @pytest.mark.skipif(not HERB_GITHUB.is_dir(), reason="HERB corpus not present")
