@@ -2,7 +2,7 @@
 
     python bench/load.py --url http://127.0.0.1:8000 --key quarry_... \\
         [--clients 8] [--requests 200] [--seconds 60] [--endpoints search,ask]
-        [--questions ../shared/herb/qa/dev.jsonl] [--offset 0] [--json OUT.json]
+        [--questions ../shared/herb/qa/dev.jsonl] [--offset 0] [--json OUT.json] [--server-pid PID]
 
 For each endpoint in turn, after one warm-up request (not counted), `--clients` asyncio
 workers share one httpx client and send requests (questions taken in turn from `--questions`, rows with a "question" field, or a
@@ -43,6 +43,14 @@ def percentile(values: list[float], q: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def peak_memory_mb(pid: int) -> float:
+    """A local process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def load_questions(path: Path | None) -> list[str]:
@@ -113,6 +121,7 @@ def main() -> int:
     parser.add_argument("--offset", type=int, default=0, help="first question to use")
     parser.add_argument("-k", type=int, default=10, help="hits per search")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--server-pid", type=int, help="print that (local) server's peak memory at the end")
     args = parser.parse_args()
     if not args.key:
         parser.error("an API key is needed (--key or $QUARRY_API_KEY)")
@@ -131,10 +140,14 @@ def main() -> int:
             f"p99 {result['p99_ms']:>8.1f} ms  statuses {result['statuses']}",
             flush=True,
         )
+    if args.server_pid:
+        peak = peak_memory_mb(args.server_pid)
+        results.append({"server_peak_rss_mb": peak})
+        print(f"server peak memory (VmHWM): {peak:.0f} MB")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
-    return 0 if all(set(r["statuses"]) <= {"200"} for r in results) else 1
+    return 0 if all(set(r.get("statuses", {})) <= {"200"} for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     refresh_s: float = 2.0
     answerers: int = 16
+    searches: int = 4
     chat_citations: int = 10
     model_name: str = "quarry"
     embed: bool = True

@@ -344,7 +344,7 @@ def create_app(
     work_dir = Path(tempfile.mkdtemp(prefix="quarry-api-"))
     state = ApiState(
         snapshots=CatalogSnapshots(store / "catalog.duckdb", work_dir, limits.refresh_s),
-        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers),
+        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers, limits.searches),
         keys=KeyStore(store / "keys.duckdb"),
         limiter=RateLimiter(limits.rate_per_minute, limits.burst),
         failed_keys=RateLimiter(limits.failed_keys_per_minute, limits.failed_keys_burst),

@@ -25,7 +25,7 @@ Question = Annotated[
 class ApiLimits(BaseModel, frozen=True):
     """Server-side limits: body size, per-key rate (a token bucket), failed keys per client
     address (another bucket: once empty, that address gets 429 before any key is checked),
-    caches and refresh."""
+    chunk searches at once, caches and refresh."""
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_per_minute: float = Field(default=120.0, gt=0)
@@ -34,6 +34,7 @@ class ApiLimits(BaseModel, frozen=True):
     failed_keys_burst: int = Field(default=20, ge=1)
     refresh_s: float = Field(default=2.0, ge=0)
     answerers: int = Field(default=16, ge=1)
+    searches: int = Field(default=4, ge=1)
     chat_citations: int = Field(default=10, ge=0)
 
 

@@ -28,6 +28,7 @@ import duckdb
 import numpy as np
 
 from index.lance import TABLE, LanceStore
+from index.records import Hit, Query
 from qa.agent import Answerer
 from qa.api_auth import file_signature
 from qa.permitted import PermittedCatalog, PermittedStore
@@ -134,6 +135,19 @@ class SerialEmbedder:
             return self.embedder.encode(texts)
 
 
+class GatedStore:
+    """A chunk store that runs at most as many searches at once as its gate admits: more
+    would only share the same cores while each holds its candidates in memory."""
+
+    def __init__(self, store: LanceStore, gate: threading.BoundedSemaphore):
+        self.store = store
+        self.gate = gate
+
+    def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
+        with self.gate:
+            return self.store.search(query, vector)
+
+
 def open_chunks(uri: str) -> LanceStore | None:
     """The chunk store at `uri`, or None when it holds no chunk table yet (never creates one)."""
     if not (Path(uri) / f"{TABLE}.lance").exists():
@@ -151,20 +165,25 @@ class AnswererPool:
     """Answerers per (snapshot, caller principals), least recently used dropped first;
     each is used by one request at a time."""
 
-    def __init__(self, lance_uri: str, embedder: Any = None, reasoner: Any = None, size: int = 16):
+    def __init__(
+        self, lance_uri: str, embedder: Any = None, reasoner: Any = None, size: int = 16, searches: int = 4
+    ):
         self.lance_uri = lance_uri
         self.embedder = SerialEmbedder(embedder) if embedder is not None else None
         self.reasoner = reasoner
         self.size = size
         self._slots: OrderedDict[tuple, Slot] = OrderedDict()
-        self._stores: dict[int, LanceStore | None] = {}
+        self._stores: dict[int, GatedStore | None] = {}
+        self._gate = threading.BoundedSemaphore(searches)
         self._lock = threading.Lock()
 
-    def chunks(self, snapshot: Snapshot) -> LanceStore | None:
-        """The chunk store opened for a snapshot, so both show the same moment or later."""
+    def chunks(self, snapshot: Snapshot) -> GatedStore | None:
+        """The chunk store opened for a snapshot, so both show the same moment or later;
+        every search through it, by any request, shares one gate."""
         with self._lock:
             if snapshot.version not in self._stores:
-                self._stores = {snapshot.version: open_chunks(self.lance_uri)}
+                store = open_chunks(self.lance_uri)
+                self._stores = {snapshot.version: GatedStore(store, self._gate) if store else None}
             return self._stores[snapshot.version]
 
     @contextmanager

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
 
 from index.catalog import fetch_dicts
-from index.lance import LanceStore
 from index.profile import build_profiles
 from index.records import Hit, Query
 
@@ -55,10 +54,14 @@ class PermittedCatalog:
         self.db.close()
 
 
+class Searchable(Protocol):
+    def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]: ...
+
+
 class PermittedStore:
     """A chunk store whose every search is restricted to chunks `principals` may read."""
 
-    def __init__(self, store: LanceStore, principals: Sequence[str]):
+    def __init__(self, store: Searchable, principals: Sequence[str]):
         self.store = store
         self.principals = list(principals)
 
