@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,9 +25,12 @@ import pytest
 from flows.api_commands import add_api_commands
 from flows.qa_commands import add_qa_commands, build_answerer, principals_of
 from flows.settings import Settings
+from index.lance import LanceStore
+from index.records import Query
 from qa.api import JsonLogFormatter, create_app
 from qa.api_auth import KeyStore
 from qa.api_models import ApiLimits
+from qa.api_store import GatedStore
 from qa.reasoner import OfflineReasoner
 from tests.api_server import (
     NIGHTJAR_CHANNEL,
@@ -321,6 +325,29 @@ def test_an_address_that_keeps_guessing_keys_is_refused_before_any_key_is_checke
         elsewhere = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {keys['bob']}"},
                                  transport=httpx.HTTPTransport(local_address="127.0.0.2"))
         assert elsewhere.get("/v1/models").status_code == 200
+
+
+def test_chunk_searches_wait_at_the_gate(store_root):
+    class Counting(LanceStore):
+        active = peak = 0
+        lock = threading.Lock()
+
+        def search(self, query, vector=None):
+            with Counting.lock:
+                Counting.active += 1
+                Counting.peak = max(Counting.peak, Counting.active)
+            try:
+                time.sleep(0.05)
+                return super().search(query, vector)
+            finally:
+                with Counting.lock:
+                    Counting.active -= 1
+
+    gated = GatedStore(Counting(str(store_root / "lance")), threading.BoundedSemaphore(2))
+    query = Query(text="dashboards for retail", mode="text", principals=["eid_b2"])
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: gated.search(query), range(16)))
+    assert Counting.peak == 2 and all(r == results[0] for r in results) and results[0]
 
 
 def leaks(text: str, asked: str) -> list[str]:
