@@ -44,11 +44,20 @@ def _ts_value(ts: Any) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+def cursor_of(state: dict[str, str], threads: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A pull's cursor: each channel's newest ts and the threads its window holds."""
+    return {"channels": dict(state), "threads": {k: dict(v) for k, v in threads.items() if v}}
+
+
 class SlackApiConnector:
     """Messages and thread replies of a workspace's channels, read through the Web API.
 
-    Cursor: {"channels": {channel_id: ts of the newest history message included}}; the next
-    pull asks each channel only for history after that ts.
+    Cursor: {"channels": {channel_id: ts of the newest history message included},
+    "threads": {channel_id: {parent ts: its latest reply ts}}}. The next pull asks each
+    channel for history after that ts less `lookback_s`: messages in that window come again
+    (so edits reach the index; unchanged ones are skipped by their content hash), and a
+    thread in it whose latest reply moved has its replies read again. Replies to threads
+    older than the window wait for a full pull.
     """
 
     source = SOURCE
@@ -63,6 +72,7 @@ class SlackApiConnector:
         page_size: int = 200,
         sleep: Callable[[float], Any] = time.sleep,
         workspace_url: str | None = None,
+        lookback_s: float = 7 * 86400,
     ):
         self._headers = {"Authorization": f"Bearer {token}"}
         self._base_url = base_url.rstrip("/")
@@ -72,13 +82,17 @@ class SlackApiConnector:
         self._page_size = page_size
         self._sleep = sleep
         self._workspace_url = workspace_url
+        self._lookback = Decimal(str(lookback_s))
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """One page per history page of each channel, newer than the cursor's ts."""
         state: dict[str, str] = dict((cursor or {}).get("channels") or {})
+        threads: dict[str, dict[str, str]] = {
+            k: dict(v) for k, v in ((cursor or {}).get("threads") or {}).items()
+        }
         user_names = self._user_names()
         for channel in self._channels():
-            yield from self._pull_channel(channel, user_names, state)
+            yield from self._pull_channel(channel, user_names, state, threads)
 
     def list_ids(self) -> Iterator[str]:
         """Native ids of every message and thread reply in the channels now."""
@@ -93,43 +107,76 @@ class SlackApiConnector:
                             yield message_native_id(reply, channel.id)
 
     def _pull_channel(
-        self, channel: SlackChannel, user_names: dict[str, str], state: dict[str, str]
+        self,
+        channel: SlackChannel,
+        user_names: dict[str, str],
+        state: dict[str, str],
+        threads: dict[str, dict[str, str]],
     ) -> Iterator[Page]:
         """Pages of one channel; its cursor moves only once its last history page is read,
         since Slack returns history newest first."""
         oldest = state.get(channel.id)
-        params = {"channel": channel.id, **({"oldest": oldest} if oldest else {})}
+        since = self._window_start(oldest)
+        params = {"channel": channel.id, **({"oldest": since} if since else {})}
         newest = _ts_value(oldest) if oldest else None
         newest_ts = oldest
+        known = threads.get(channel.id, {})
+        seen: dict[str, str] = {}
         try:
             if channel.acl != ("*",):
                 channel = replace(channel, acl=self._members(channel.id))
             for messages, more in self._pages("conversations.history", params):
-                docs, failures = self._convert(channel, user_names, messages)
+                docs, failures = self._convert(channel, user_names, messages, known, seen)
                 for message in messages:
                     value = _ts_value(message.get("ts")) if isinstance(message, dict) else None
                     if value is not None and (newest is None or value > newest):
                         newest, newest_ts = value, str(message["ts"])
-                if not more and newest_ts:
-                    state[channel.id] = newest_ts
-                yield Page(docs=docs, failures=failures, cursor={"channels": dict(state)})
+                if not more:
+                    if newest_ts:
+                        state[channel.id] = newest_ts
+                    threads[channel.id] = self._in_window(seen, newest_ts)
+                yield Page(docs=docs, failures=failures, cursor=cursor_of(state, threads))
         except SlackCallError as err:
             failure = Failure(source=SOURCE, native_id=channel.id, reason=f"#{channel.name}: {err}")
-            yield Page(failures=[failure], cursor={"channels": dict(state)})
+            yield Page(failures=[failure], cursor=cursor_of(state, threads))
+
+    def _window_start(self, oldest: str | None) -> str | None:
+        """The `oldest` to ask history for: the cursor's ts less the lookback, or None."""
+        value = _ts_value(oldest) if oldest else None
+        if value is None:
+            return oldest
+        return oldest if not self._lookback else format(max(value - self._lookback, Decimal(0)), "f")
+
+    def _in_window(self, seen: dict[str, str], newest_ts: str | None) -> dict[str, str]:
+        """The threads worth remembering: those the next pull's window will hold."""
+        start = _ts_value(self._window_start(newest_ts)) if newest_ts else None
+        return {ts: latest for ts, latest in seen.items() if start is None or Decimal(ts) > start}
 
     def _convert(
-        self, channel: SlackChannel, user_names: dict[str, str], messages: list[Any]
+        self,
+        channel: SlackChannel,
+        user_names: dict[str, str],
+        messages: list[Any],
+        known: dict[str, str],
+        seen: dict[str, str],
     ) -> tuple[list[SourceDoc], list[Failure]]:
+        """Documents of history messages, with the replies of each thread that is new or
+        whose latest reply differs from `known`; records each thread's latest in `seen`."""
         docs: dict[str, SourceDoc] = {}
         failures: list[Failure] = []
         for message in messages:
             batch = [message]
             if isinstance(message, dict) and is_thread_parent(message):
-                thread = f"{channel.id}/{message['ts']}"
-                try:
-                    batch += self._replies(channel.id, str(message["ts"]))
-                except SlackCallError as err:
-                    failures.append(Failure(source=SOURCE, native_id=thread, reason=str(err)))
+                parent = str(message["ts"])
+                latest = str(message.get("latest_reply") or "")
+                seen[parent] = latest
+                if not latest or known.get(parent) != latest:
+                    try:
+                        batch += self._replies(channel.id, parent)
+                    except SlackCallError as err:
+                        thread = f"{channel.id}/{parent}"
+                        failures.append(Failure(source=SOURCE, native_id=thread, reason=str(err)))
+                        seen.pop(parent)
             for item in batch:
                 try:
                     doc = message_doc(item, channel, user_names, self._workspace_url)

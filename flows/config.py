@@ -28,6 +28,7 @@ class SourceConfig(BaseModel):
     channels: list[str] | None = None
     acl: dict[str, list[str]] = Field(default_factory=dict)
     workspace_url: str | None = None
+    lookback_days: float = Field(default=7.0, ge=0)
     track_deletions: bool = True
     schedule: str | None = None
 
@@ -106,6 +107,7 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
             base_url=source.base_url or "https://slack.com/api",
             channels=source.channels,
             workspace_url=source.workspace_url,
+            lookback_s=source.lookback_days * 86400,
         )
     if source.type == "github-dir":
         from connectors.github import GitHubDirConnector

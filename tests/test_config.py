@@ -48,6 +48,7 @@ def test_each_source_type_builds_its_connector(tmp_path):
 name = "a"
 type = "slack-api"
 workspace_url = "https://acme.slack.com"
+lookback_days = 2
 [[sources]]
 name = "b"
 type = "github-api"
@@ -62,3 +63,4 @@ path = "links"
     settings = Settings(slack_token=SecretStr("xoxb-1"), github_token=SecretStr("ghp-1"))
     kinds = [type(build_connector(s, settings)).__name__ for s in config.sources]
     assert kinds == ["SlackApiConnector", "GitHubApiConnector", "BookmarksConnector"]
+    assert build_connector(config.sources[0], settings)._lookback == 2 * 86400

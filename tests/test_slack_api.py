@@ -47,7 +47,7 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def connector(server, http, sleeps):
     return SlackApiConnector(
-        "xoxb-test", base_url=server.url, client=http, page_size=2, sleep=sleeps.append
+        "xoxb-test", base_url=server.url, client=http, page_size=2, sleep=sleeps.append, lookback_s=0
     )
 
 
@@ -97,9 +97,9 @@ def test_pull_pages_through_users_and_history(connector, server):
 def test_cursor_moves_only_past_a_channels_last_history_page(connector):
     cursors = [page.cursor for page in connector.pull(None)]
     assert cursors == [
-        {"channels": {}},
-        {"channels": {"C01GENERAL": NEWEST_GENERAL_TS}},
-        {"channels": {"C01GENERAL": NEWEST_GENERAL_TS, "G01SECRET": SECRET_TS}},
+        {"channels": {}, "threads": {}},
+        {"channels": {"C01GENERAL": NEWEST_GENERAL_TS}, "threads": {}},
+        {"channels": {"C01GENERAL": NEWEST_GENERAL_TS, "G01SECRET": SECRET_TS}, "threads": {}},
     ]
 
 
@@ -192,7 +192,7 @@ def test_a_channel_that_cannot_be_read_is_a_failure(connector, server):
         ("G01SECRET", "#secret: conversations.members: missing_scope")
     ]
     assert "m-101" not in docs_by_native_id(pages)
-    assert pages[-1].cursor == {"channels": {"C01GENERAL": NEWEST_GENERAL_TS}}
+    assert pages[-1].cursor == {"channels": {"C01GENERAL": NEWEST_GENERAL_TS}, "threads": {}}
 
 
 def test_incremental_pull_sends_oldest_and_returns_only_new_messages(connector, server):
@@ -226,8 +226,47 @@ def test_incremental_pull_sends_oldest_and_returns_only_new_messages(connector, 
         SECRET_TS,
     ]
     assert pages[-1].cursor == {
-        "channels": {"C01GENERAL": "1709460000.001000", "G01SECRET": SECRET_TS}
+        "channels": {"C01GENERAL": "1709460000.001000", "G01SECRET": SECRET_TS}, "threads": {}
     }
+
+
+def test_a_lookback_window_catches_new_replies_to_older_threads_and_edits(server, http, sleeps):
+    """With a day of lookback, the next pull re-reads history from a day before the cursor:
+    the thread whose latest reply moved has its replies read again, edits come through,
+    and a thread whose latest reply did not move is not read again."""
+    connector = SlackApiConnector("xoxb-test", base_url=server.url, client=http, page_size=2,
+                                  sleep=sleeps.append, lookback_s=86400)
+    cursor = list(connector.pull(None))[-1].cursor
+    assert cursor["threads"] == {"C01GENERAL": {PARENT_TS: "1709288400.000300"}}
+    parent = {"type": "message", "client_msg_id": "m-002", "user": "U02BOB", "ts": PARENT_TS,
+              "thread_ts": PARENT_TS, "text": "Should we ship on Friday?", "reply_count": 2,
+              "latest_reply": "1709380000.000100"}
+    late_reply = {"type": "message", "client_msg_id": "m-011", "user": "U01ALICE", "ts": "1709380000.000100",
+                  "thread_ts": PARENT_TS, "text": "Friday works now the fix is in"}
+    edited = {"type": "message", "client_msg_id": "m-009", "user": "U02BOB", "ts": NEWEST_GENERAL_TS,
+              "text": "Standup moved to 11am", "edited": {"user": "U02BOB", "ts": "1709380100.000000"}}
+    window = {"channel": "C01GENERAL", "oldest": "1709287200.000900"}
+    server.exchanges[:0] = [
+        ok("/conversations.history", window, messages=[edited, parent], has_more=False),
+        ok("/conversations.replies", {"channel": "C01GENERAL", "ts": PARENT_TS},
+           messages=[parent, late_reply]),
+        ok("/conversations.history", {"channel": "G01SECRET", "oldest": "1709200900.000100"},
+           messages=[], has_more=False),
+    ]
+    del server.requests[:]
+    pages = list(connector.pull(cursor))
+    docs = docs_by_native_id(pages)
+    assert {"m-011", "m-009", "m-002"} <= set(docs)
+    assert docs["m-011"].group == docs["m-002"].group and docs["m-009"].text == "Standup moved to 11am"
+    assert pages[-1].cursor["threads"] == {"C01GENERAL": {PARENT_TS: "1709380000.000100"}}
+    assert pages[-1].cursor["channels"]["C01GENERAL"] == NEWEST_GENERAL_TS
+
+    unchanged = {"channel": "C01GENERAL", "oldest": window["oldest"]}
+    server.exchanges[:0] = [ok("/conversations.history", unchanged, messages=[edited, parent], has_more=False)]
+    del server.requests[:]
+    again = list(connector.pull(pages[-1].cursor))
+    assert calls(server, "/conversations.replies") == []
+    assert "m-011" not in docs_by_native_id(again)
 
 
 def test_channel_filter_by_name_or_id(server, http):
