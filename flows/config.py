@@ -43,7 +43,8 @@ class SourceConfig(BaseModel):
 
 
 class EngineConfig(BaseModel):
-    """Where the parse / chunk / embed stages run."""
+    """Where the parse / chunk / embed stages run; `options` are further Beam pipeline
+    options (`environment_type`, `environment_config`, `parallelism`, ...)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +52,7 @@ class EngineConfig(BaseModel):
     address: str | None = None
     workers: int = 2
     runner: str | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     batch_docs: int = 512
 
 

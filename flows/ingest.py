@@ -59,7 +59,7 @@ def make_engine(config: EngineConfig, settings: Settings) -> Engine:
 
         return BeamEngine(
             embedder, runner=config.runner, workers=config.workers, address=config.address,
-            output_dir=str(settings.store.resolve() / "beam"),
+            options=config.options, output_dir=str(settings.store.resolve() / "beam"),
             batch_size=settings.embed_batch_size,
         )
     return LocalEngine(embedder)

@@ -64,3 +64,24 @@ path = "links"
     kinds = [type(build_connector(s, settings)).__name__ for s in config.sources]
     assert kinds == ["SlackApiConnector", "GitHubApiConnector", "BookmarksConnector"]
     assert build_connector(config.sources[0], settings)._lookback == 2 * 86400
+
+
+def test_engine_options_reach_the_beam_pipeline(tmp_path):
+    from flows.ingest import make_engine
+
+    config = load_config(write(tmp_path, """
+[engine]
+name = "beam"
+runner = "PortableRunner"
+address = "localhost:8099"
+options = { environment_type = "EXTERNAL", environment_config = "localhost:50000", parallelism = 4 }
+[[sources]]
+name = "c"
+type = "bookmarks"
+path = "links"
+"""))
+    engine = make_engine(config.engine, Settings(store=tmp_path / "store"))
+    assert engine.options == {
+        "environment_type": "EXTERNAL", "environment_config": "localhost:50000", "parallelism": 4,
+        "job_endpoint": "localhost:8099",
+    }
