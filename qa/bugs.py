@@ -11,7 +11,8 @@ from typing import Any
 from qa.lexicon import Lexicon
 from qa.records import Analysis
 
-TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|['‘\"“]([^'’\"”]{4,120})['’\"”]")
+# A bold or quoted title; an apostrophe inside a word ("it's", "we'll") opens or closes nothing.
+TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|(?<![A-Za-z])['‘\"“]([^'’\"”]{4,120})['’\"”](?![A-Za-z])")
 PR_LINK = re.compile(r"https?://github\.com/[\w.-]+/[\w.-]+/pull/\d+")
 RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b|\bresolved\b.*\bPR\b", re.IGNORECASE)
 NO_FIX = re.compile(r"(does not|doesn't|does n't|did not|didn't) (require|need) (a |any )?fix|\bnot a bug\b|\bexpected behaviou?r\b|\bworking as (intended|designed)\b", re.IGNORECASE)
@@ -63,16 +64,20 @@ def title_in(text: str) -> str | None:
 
 def summary_of(text: str) -> str:
     """A short name for a bug reported without a quoted title: its first describing clause."""
-    m = re.search(r"\b(?:we have|there's|there is|we've got)\s+(?:a|an)?\s*([^.!?]{4,100})", text, re.IGNORECASE)
+    m = re.search(r"\b(?:we have|there's|there is|we've got)\s+(?:an?\s+)?([^.!?]{4,100})", text, re.IGNORECASE)
     clause = m.group(1) if m else re.split(r"[.!?]", text, maxsplit=1)[0]
     return clause.strip(" :,-")
 
 
 def read_bugs(messages: list[dict[str, Any]], lexicon: Lexicon) -> list[Bug]:
-    """Bugs reported in the messages of bug channels (oldest first) and their outcomes."""
+    """Bugs reported in the messages of bug channels (oldest first) and their outcomes.
+
+    An outcome (resolved, no fix needed, reopened) belongs to the bug its message names:
+    a quoted or bold title, a known title word for word, else the title last named in the
+    same conversation (thread or channel-day)."""
     bugs: list[Bug] = []
     by_channel: dict[str, list[Bug]] = defaultdict(list)
-    recent_title: dict[tuple[str, str], str] = {}
+    recent_title: dict[str, str] = {}
     for msg in messages:
         text = msg["text"] or ""
         channel = msg["container"] or ""
@@ -94,7 +99,7 @@ def read_bugs(messages: list[dict[str, Any]], lexicon: Lexicon) -> list[Bug]:
             by_channel[channel].append(bug)
             continue
         if title:
-            recent_title[(channel, author or "")] = title
+            recent_title[msg["group_id"]] = title
         event = None
         if REOPENED.search(text):
             event = "reopened"
@@ -104,7 +109,7 @@ def read_bugs(messages: list[dict[str, Any]], lexicon: Lexicon) -> list[Bug]:
             event = "resolved"
         if not event:
             continue
-        named = title or recent_title.get((channel, author or ""))
+        named = title or title_named_in(text, by_channel[channel]) or recent_title.get(msg["group_id"])
         bug = match_bug(by_channel[channel], named, text, strict=event == "no_fix")
         if bug is None:
             continue
@@ -119,6 +124,13 @@ def read_bugs(messages: list[dict[str, Any]], lexicon: Lexicon) -> list[Bug]:
             bug.resolved_by = author
             bug.prs.extend(p for p in PR_LINK.findall(text) if p not in bug.prs)
     return bugs
+
+
+def title_named_in(text: str, bugs: list[Bug]) -> str | None:
+    """The longest title of `bugs` that the text names word for word, if any."""
+    lowered = text.lower()
+    named = [b.title for b in bugs if len(b.title.split()) >= 2 and b.title.lower() in lowered]
+    return max(named, key=len, default=None)
 
 
 def match_bug(candidates: list[Bug], title: str | None, text: str, strict: bool = False) -> Bug | None:

@@ -12,7 +12,7 @@ from index.catalog import Catalog
 from index.profile import build_profiles, channel_entity, file_entity, load_profiles
 from qa.agent import Answerer
 from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of, doc_type_of
-from qa.bugs import read_bugs
+from qa.bugs import read_bugs, summary_of
 from qa.lexicon import Lexicon
 from qa.router import KnowledgeRouter
 
@@ -115,6 +115,26 @@ def test_bug_reader_follows_outcomes(catalog, lexicon):
     assert slow.resolved_by == "eid_b2" and slow.reopened and slow.prs == ["https://github.com/acme/WidgetForce/pull/7"]
     assert bugs["Wrong Currency Format"].no_fix_by == "eid_c3"
     assert bugs["Token Leak In Logs"].status == "open" and bugs["Token Leak In Logs"].assignee == "eid_c3"
+
+
+def test_bug_outcomes_go_to_the_bug_their_message_names(lexicon):
+    """Contractions are not quotes; an outcome goes to the title it names word for word,
+    else to the title last named in its own conversation, never to one from another day."""
+    def msg(n, group, author, text):
+        return {"native_id": f"m{n}", "container": "bug-x", "author": author, "text": text, "group_id": group}
+
+    rows = [
+        msg(1, "day1", "eid_a1", "We have a 'Cache Stampede On Login' for CUST-0001. @eid_c3 can you look?"),
+        msg(2, "day1", "eid_a1", "Hey, it's bad: we've got 'Exports Timing Out' for CUST-0002. @eid_b2"),
+        msg(3, "day2", "eid_c3", "The bug titled 'Cache Stampede On Login' has been resolved: https://github.com/acme/WidgetForce/pull/9"),
+        msg(4, "day3", "eid_c3", "I looked into the exports timing out report: this does not require a fix."),
+        msg(5, "day4", "eid_a1", "Thanks! So is this the expected behavior then?"),
+    ]
+    bugs = {b.title: b for b in read_bugs(rows, lexicon)}
+    assert set(bugs) == {"Cache Stampede On Login", "Exports Timing Out"}
+    assert bugs["Cache Stampede On Login"].status == "resolved"
+    assert bugs["Exports Timing Out"].no_fix_by == "eid_c3"
+    assert summary_of("Hi all, there's an issue with exports for CUST-0002. Urgent") == "issue with exports for CUST-0002"
 
 
 @pytest.mark.parametrize(
