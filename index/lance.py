@@ -190,9 +190,10 @@ class LanceStore:
 
     def visible_stats(self, visible: str) -> CorpusStats:
         """Count and average length of the chunks under `visible` that have any terms (as
-        LanceDB counts them), cached per table version."""
+        LanceDB counts them), cached for the table's current version only."""
         key = (self.table.version, visible)
         if key not in self._stats:
+            self._stats = {k: v for k, v in self._stats.items() if k[0] == key[0]}
             where = f"{visible} AND n_terms > 0"
             documents = self.count(where)
             lengths = self.table.search().where(where).select(["n_terms"]).limit(max(documents, 1))

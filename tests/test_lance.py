@@ -106,3 +106,14 @@ def test_a_table_from_before_terms_is_upgraded_on_open(tmp_path):
     upgraded.optimize()
     assert ranking(upgraded, "export crash", principals=["bob"]) == ranking(store, "export crash", principals=["bob"])
     assert isinstance(upgraded.table.to_arrow().column("terms").type, pa.ListType)
+
+
+def test_visible_statistics_follow_the_table_as_it_changes(tmp_path):
+    store = make_store(tmp_path / "growing", PUBLIC)
+    before = text_scores(store, QUESTIONS[0], principals=["bob"])
+    more = chunks(80, ["*"], "docs", 4)
+    store.replace_groups({c.group_id for c in more}, set(), more)
+    store.optimize()
+    after = text_scores(store, QUESTIONS[0], principals=["bob"])
+    assert after != before
+    assert dict(after) == pytest.approx(dict(text_scores(store, QUESTIONS[0])), rel=1e-5)
