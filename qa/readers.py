@@ -13,6 +13,8 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
+# Quoted text; an apostrophe inside a word ("it's", "we'll") opens or closes nothing.
+QUOTED = re.compile(r"(?<![A-Za-z])['‘\"“]([^'’\"”]{6,160})['’\"”](?![A-Za-z])")
 WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"}
 
 
@@ -318,12 +320,36 @@ def task_owners(analysis: Analysis, meetings: list[dict[str, Any]], lexicon: Lex
     return list(dict.fromkeys(owners)), list(dict.fromkeys(where))
 
 
+def topic_pr_titles(analysis: Analysis, meetings: list[dict[str, Any]], lexicon: Lexicon) -> tuple[set[str], list[str]]:
+    """Titles (lower case) of the pull requests that meetings name for the question's topic,
+    and where: quoted in the turn that brings the topic up or, if that turn quotes none, in
+    the reply to it ("the task on X ..." / "The PR is titled '...'")."""
+    terms = {t for t in analysis.topic_terms if len(t) >= 3} - WEAK
+    titles: set[str] = set()
+    where: list[str] = []
+    if not terms:
+        return titles, where
+    for meeting in meetings:
+        turns = speaker_turns(meeting, lexicon)
+        for i, (_, said) in enumerate(turns):
+            if len(terms & words_of(said)) < max(1, min(2, len(terms))):
+                continue
+            quoted = QUOTED.findall(said) or (QUOTED.findall(turns[i + 1][1]) if i + 1 < len(turns) else [])
+            if quoted:
+                titles.update(q.lower() for q in quoted)
+                where.append(meeting["native_id"])
+    return titles, list(dict.fromkeys(where))
+
+
 def read_owned_prs(analysis: Analysis, prs: list[dict[str, Any]], meetings: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
-    """Pull requests of the people assigned the topic, when titles alone do not name it."""
+    """Pull requests that meetings name for the topic, else those of the people assigned the
+    topic, when titles alone do not name it."""
+    titles, named_in = topic_pr_titles(analysis, meetings, lexicon)
     owners, where = task_owners(analysis, meetings, lexicon)
-    if not owners:
+    if not owners and not titles:
         return Evidence(note="no one was assigned the topic")
-    mine = [p for p in prs if p.get("author") in owners and not is_revert(p)]
+    where = list(dict.fromkeys([*named_in, *where]))
+    mine = [p for p in prs if ((p.get("title") or "").lower() in titles or p.get("author") in owners) and not is_revert(p)]
     if analysis.has("reverted"):
         undone = reverted_numbers(prs, analysis)
         chosen = [p for p in mine if p["meta"].get("number") in undone]

@@ -14,6 +14,7 @@ from qa.agent import Answerer
 from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of, doc_type_of
 from qa.bugs import read_bugs, summary_of
 from qa.lexicon import Lexicon
+from qa.readers import topic_pr_titles
 from qa.router import KnowledgeRouter
 
 CORPUS = Path(__file__).parent / "fixtures" / "qa" / "corpus.json"
@@ -135,6 +136,21 @@ def test_bug_outcomes_go_to_the_bug_their_message_names(lexicon):
     assert bugs["Cache Stampede On Login"].status == "resolved"
     assert bugs["Exports Timing Out"].no_fix_by == "eid_c3"
     assert summary_of("Hi all, there's an issue with exports for CUST-0002. Urgent") == "issue with exports for CUST-0002"
+
+
+def test_meetings_name_the_pull_requests_of_a_topic(lexicon):
+    """The PR a meeting names right where a task comes up belongs to that task, whether the
+    turn that brings it up quotes it or the reply does; another task's PR does not."""
+    transcript = """Alice Smith: Let's start with the task on integrating predictive analytics. Bob, you're on it?
+Bob Jones: Yes. The PR is titled 'Integrate LSTM for Time-Series Forecasting'.
+Alice Smith: Next, data ingestion efficiency. Carol, that's 'Add Avro Serialization', right?
+Carol King: Right, it's in review.
+Alice Smith: For predictive analytics there's also 'Train LSTM Models on Historical Data' now."""
+    meeting = {"native_id": "sprint_1.vtt", "people": ["eid_a1", "eid_b2", "eid_c3"], "text": transcript}
+    analysis = QuestionAnalyzer(lexicon).analyze("Can you provide links to the PRs for integrating predictive analytics in WidgetForce?")
+    titles, where = topic_pr_titles(analysis, [meeting], lexicon)
+    assert titles == {"integrate lstm for time-series forecasting", "train lstm models on historical data"}
+    assert where == ["sprint_1.vtt"]
 
 
 @pytest.mark.parametrize(
