@@ -78,10 +78,12 @@ class LanceStore:
             self._add_terms()
 
     def _add_terms(self) -> None:
-        """Upgrade a table written before rows kept their term ids (rewrites it, indexes later)."""
+        """Upgrade a table written before rows kept their term ids: rewrite it, then build
+        its indexes again."""
         data = self.table.to_arrow()
         data = data.drop_columns([c for c in ("terms", "n_terms") if c in data.column_names])
         self.table = self.db.create_table(TABLE, with_terms(data), schema=self.schema, mode="overwrite")
+        self.optimize()
 
     def count(self, where: str | None = None) -> int:
         """Number of chunks, optionally matching a SQL filter."""
