@@ -143,9 +143,9 @@ class SlackApiConnector:
     def _window_start(self, oldest: str | None) -> str | None:
         """The `oldest` to ask history for: the cursor's ts less the lookback, or None."""
         value = _ts_value(oldest) if oldest else None
-        if value is None:
+        if value is None or not self._lookback:
             return oldest
-        return oldest if not self._lookback else format(max(value - self._lookback, Decimal(0)), "f")
+        return format(max(value - self._lookback, Decimal(0)), "f")
 
     def _in_window(self, seen: dict[str, str], newest_ts: str | None) -> dict[str, str]:
         """The threads worth remembering: those the next pull's window will hold."""

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.lexicon import Lexicon
+from qa.readers import quoted_pattern
 from qa.records import Analysis
 
-# A bold or quoted title; an apostrophe inside a word ("it's", "we'll") opens or closes nothing.
-TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|(?<![A-Za-z])['‘\"“]([^'’\"”]{4,120})['’\"”](?![A-Za-z])")
+TITLE = re.compile(r"\*\*([^*]{4,120})\*\*|" + quoted_pattern(4, 120))
 PR_LINK = re.compile(r"https?://github\.com/[\w.-]+/[\w.-]+/pull/\d+")
 RESOLVED = re.compile(r"\b(has been|have been|was|is now|got) (resolved|fixed)\b|\bresolved\b.*\bPR\b", re.IGNORECASE)
 NO_FIX = re.compile(r"(does not|doesn't|does n't|did not|didn't) (require|need) (a |any )?fix|\bnot a bug\b|\bexpected behaviou?r\b|\bworking as (intended|designed)\b", re.IGNORECASE)

@@ -17,13 +17,9 @@ import duckdb
 import numpy as np
 
 from index.catalog import fetch_dicts
+from index.lance import acl_sql, quote
 from index.profile import build_profiles
 from index.records import Hit, Query
-
-
-def sql_list(values: Sequence[str]) -> str:
-    """A DuckDB list literal of strings."""
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
 class PermittedCatalog:
@@ -33,12 +29,8 @@ class PermittedCatalog:
         self.path = str(snapshot)
         self.db = duckdb.connect(":memory:")
         self.db.execute("SET TimeZone = 'UTC'")
-        self.db.execute(f"ATTACH '{self.path.replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)")
-        allowed = sql_list(["*", *principals])
-        self.db.execute(
-            f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents "
-            f"WHERE list_has_any(acl, {allowed})"
-        )
+        self.db.execute(f"ATTACH {quote(self.path)} AS src (READ_ONLY)")
+        self.db.execute(f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents WHERE {acl_sql(principals)}")
         views = self.db.execute(
             "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal"
         ).fetchall()

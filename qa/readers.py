@@ -13,8 +13,15 @@ from qa.records import Analysis, Evidence
 
 URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 WORD = re.compile(r"[a-z0-9]{3,}")
-# Quoted text; an apostrophe inside a word ("it's", "we'll") opens or closes nothing.
-QUOTED = re.compile(r"(?<![A-Za-z])['‘\"“]([^'’\"”]{6,160})['’\"”](?![A-Za-z])")
+
+
+def quoted_pattern(shortest: int, longest: int) -> str:
+    """A regex for quoted text of that many characters, captured; an apostrophe inside a
+    word ("it's", "we'll") opens or closes nothing."""
+    return rf"(?<![A-Za-z])['‘\"“]([^'’\"”]{{{shortest},{longest}}})['’\"”](?![A-Za-z])"
+
+
+QUOTED = re.compile(quoted_pattern(6, 160))
 WEAK = {"the", "and", "for", "with", "that", "this", "from", "into", "their", "our", "new", "add", "adding", "implement", "implementing", "implementation", "improve", "improving", "improved", "enhance", "enhancing", "enhanced", "develop", "developing", "feature", "features", "support", "integration", "integrating"}
 
 
@@ -342,7 +349,7 @@ def topic_pr_titles(analysis: Analysis, meetings: list[dict[str, Any]], lexicon:
 
 
 def read_owned_prs(analysis: Analysis, prs: list[dict[str, Any]], meetings: list[dict[str, Any]], lexicon: Lexicon) -> Evidence:
-    """Pull requests that meetings name for the topic, else those of the people assigned the
+    """Pull requests that meetings name for the topic, with those of the people assigned the
     topic, when titles alone do not name it."""
     titles, named_in = topic_pr_titles(analysis, meetings, lexicon)
     owners, where = task_owners(analysis, meetings, lexicon)
