@@ -16,6 +16,7 @@ from flows.config import EngineConfig, SourceConfig, build_connector, load_confi
 from flows.settings import Settings
 from flows.sync import SourceSync
 from index.catalog import Catalog
+from index.graph import build_graph
 from index.lance import LanceStore
 from index.profile import build_profiles
 from transforms.embed import Embedder
@@ -97,6 +98,7 @@ def ingest(
         if any(r["docs_changed"] or r["docs_deleted"] for r in reports):
             store.optimize()
             build_profiles(catalog)
+            build_graph(catalog)
     except BaseException:
         status = "failed"
         raise

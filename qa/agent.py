@@ -14,7 +14,10 @@ from index.records import Query
 from qa import bugs as bug_reader
 from qa import readers
 from qa.analysis import QuestionAnalyzer
+from qa.graphview import GraphView
 from qa.lexicon import Lexicon
+from qa.linking import Linker
+from qa.planner import GraphResult, Planner
 from qa.reasoner import OfflineReasoner, Reasoner
 from qa.records import Analysis, Answer, Citation, Evidence, Hop, Trace
 from qa.router import KnowledgeRouter, Route
@@ -44,6 +47,13 @@ class Answerer:
         self.router = KnowledgeRouter(self.lexicon)
         self.hops = CatalogHops(catalog)
         self.max_reformulations = max_reformulations
+        self.graph = GraphView(catalog)
+        people = self.lexicon.employees.values()
+        self.linker = Linker(
+            self.graph, roles=self.lexicon.roles,
+            locations=sorted({p["location"] for p in people if p.get("location")}),
+        )
+        self.planner = Planner(self.graph, catalog, store, embedder)
 
     def answer(
         self, question: str, principal: Principal = None, on_hop: Callable[[Hop], None] | None = None
@@ -55,11 +65,30 @@ class Answerer:
         trace = Trace(on_hop)
         trace.append(Hop(step="analyse", action=self.reasoner.name, detail=analysis.model_dump(exclude={"question"})))
         route = self.router.route(analysis)
-        trace.append(route.hop())
-        evidence = self.gather(analysis, route, principal, trace)
-        evidence = self.with_naming(analysis, evidence, principal)
-        answer = self.finish(analysis, evidence, trace, principal)
+        answer = None
+        if route.plan == "search" or analysis.product is None:
+            result = self.planner.answer(self.linker.link(question), trace)
+            if result is not None and (result.answerable or analysis.answer_type != "content"):
+                answer = self.finish_graph(analysis, result, trace, principal)
+        if answer is None:
+            trace.append(route.hop())
+            evidence = self.gather(analysis, route, principal, trace)
+            evidence = self.with_naming(analysis, evidence, principal)
+            answer = self.finish(analysis, evidence, trace, principal)
         answer.seconds = time.perf_counter() - start
+        return answer
+
+    def finish_graph(self, analysis: Analysis, result: GraphResult, trace: list[Hop], principal: Principal) -> Answer:
+        """The planner's answer, or its decline with the reason."""
+        kind = "list" if result.answer_type in LIST_TYPES else "text"
+        answer = Answer(question=analysis.question, answer_type=result.answer_type, kind=kind,
+                        items=result.items, text=result.text, answerable=result.answerable)
+        if answer.answerable:
+            answer.citations = self.cite(result.support, principal)
+        trace.append(Hop(step="answer", action="answer" if answer.answerable else "decline",
+                         detail={"note": result.reason} if result.reason else {},
+                         found=len(answer.items) or int(answer.answerable)))
+        answer.hops = trace
         return answer
 
     def gather(self, analysis: Analysis, route: Route, principal: Principal, trace: list[Hop]) -> Evidence:

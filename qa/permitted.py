@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from index.catalog import fetch_dicts
+from index.graph import visible_graph_sql
 from index.lance import acl_sql, quote
 from index.profile import build_profiles
 from index.records import Hit, Query
@@ -37,6 +38,11 @@ class PermittedCatalog:
         for (sql,) in views:
             self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
         build_profiles(self)
+        tables = {r[0] for r in self.db.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src'").fetchall()}
+        if "graph_edges" in tables:
+            for sql in visible_graph_sql("src"):
+                self.db.execute(sql)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
