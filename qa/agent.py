@@ -68,7 +68,7 @@ class Answerer:
         answer = None
         if route.plan == "search" or analysis.product is None:
             result = self.planner.answer(self.linker.link(question), trace)
-            if result is not None and (result.answerable or analysis.answer_type != "content"):
+            if result is not None:
                 answer = self.finish_graph(analysis, result, trace, principal)
         if answer is None:
             trace.append(route.hop())

@@ -36,11 +36,14 @@ class GraphView:
         self.types: dict[str, str] = {}
         self.display: dict[str, str] = {}
         self.schema: dict[tuple[str, str, str], int] = {}
+        self.directory: set[str] = set()
         if not self.present:
             return
-        for row in catalog.query(f"SELECT id, type, name FROM {NODES} WHERE type <> 'message'"):
+        for row in catalog.query(f"SELECT id, type, name, doc FROM {NODES} WHERE type <> 'message'"):
             self.types[row["id"]] = row["type"]
             self.display[row["id"]] = row["name"] or ""
+            if row["type"] == "person" and row["doc"]:
+                self.directory.add(row["id"])
         for row in catalog.query(f"SELECT node, norm, kind FROM {NAMES}"):
             if row["node"] in self.types:
                 self.names[row["norm"]].append((row["node"], row["kind"]))

@@ -182,6 +182,9 @@ class Linker:
                     node_type = self.graph.type_of(node)
                     if node not in by_type[node_type]:
                         by_type[node_type].append(node)
+                known = [n for n in by_type.get("person", []) if n in self.graph.directory]
+                if known:
+                    by_type["person"] = known
                 node_type = max(by_type, key=lambda t: (t in TITLE_TYPES or t == "person", -len(by_type[t]), t))
                 how = ",".join(sorted({k for _, k in entries}))
                 links.mentions.append(Mention(question[start:end], start, end, node_type, by_type[node_type], how,

@@ -84,7 +84,7 @@ class Planner:
         for q in links.quotes:
             plain = plain.replace(q, " ")
         ask = ask_of(plain)
-        hints = relations_in(plain)
+        hints = relations_in(links.rest)
         anchors = self.anchors(links, trace)
         anchors += self.type_anchors(plain, ask, links, anchors)
         if links.quotes:
@@ -261,7 +261,7 @@ class Planner:
         evidence: dict[str, list[str]] = {n: list(plan.anchor.evidence.get(n, [])) for n in nodes}
         pending = list(others)
         dated = False
-        nodes, evidence, pending, dated = self.constrain(plan.anchor.type, nodes, evidence, pending, links, dated, question)
+        nodes, evidence, pending, dated = self.constrain(plan.anchor.type, nodes, evidence, pending, links, dated, question, ask)
         if plan.anchor.type not in ("person",) and len(nodes) > MAX_CANDIDATES and not plan.steps:
             return GraphResult(reason=f"{plan.anchor.why} fits {len(nodes)} artifacts")
         for step in plan.steps:
@@ -270,7 +270,7 @@ class Planner:
             for row in rows:
                 following.setdefault(row["end"], []).extend([*evidence.get(row["start"], []), row["evidence"]])
             nodes, evidence = list(following), following
-            nodes, evidence, pending, dated = self.constrain(step.to_type, nodes, evidence, pending, links, dated, question)
+            nodes, evidence, pending, dated = self.constrain(step.to_type, nodes, evidence, pending, links, dated, question, ask)
             trace.append(Hop(step="follow", action=step.describe(), found=len(nodes)))
             if not nodes:
                 return GraphResult(reason=f"nothing follows {step.describe()}")
@@ -280,7 +280,7 @@ class Planner:
         return self.typed(nodes, evidence, ask, target)
 
     def constrain(self, node_type: str, nodes: list[str], evidence: dict[str, list[str]], pending: list[Anchor],
-                  links: Links, dated: bool, question: str) -> tuple[list[str], dict, list[Anchor], bool]:
+                  links: Links, dated: bool, question: str, ask: Ask) -> tuple[list[str], dict, list[Anchor], bool]:
         """Nodes kept by the constraints that apply to their type: dates, states, roles and
         locations, and connection to the question's other entities."""
         if not nodes:
@@ -289,7 +289,7 @@ class Planner:
         if links.dates and not dated and node_type in ARTIFACTS:
             nodes = [n for n in nodes if any(d.holds(rows.get(n, {}).get("at")) for d in links.dates)]
             dated = True
-        if node_type == "pr":
+        if node_type == "pr" and ask.attribute != "state":
             for pattern, key, value in STATES:
                 if re.search(pattern, question, re.IGNORECASE):
                     nodes = [n for n in nodes if str(rows.get(n, {}).get("attrs", {}).get(key, "")).lower() == value]

@@ -38,7 +38,7 @@ ATTRIBUTES = {
     "date": r"^\s*when\b|\bwhat (?:date|day|time)\b|\bwhich (?:date|day)\b|\bon what day\b|\bdate of\b",
     "role": r"\b(?:role|title|position|job)\b|\bwhat does \S+(?: \S+)? do\b",
     "location": r"^\s*where (?:is|are|does)\b.*\b(?:based|located|work|sit|live)\b|\blocation\b|\b(?:which|what) (?:office|city)\b",
-    "state": r"\b(?:state|status)\b|\b(?:was|is|did|has) (?:it |the pr |that pr )?(?:it )?(?:get )?merged\b",
+    "state": r"\b(?:state|status)\b|^\s*(?:was|is|did|has|have)\b.*\bmerged\W*$",
     "url": r"\blinks?\b|\burls?\b|\bwhere can i find\b",
     "count": r"\bhow many\b|\bnumber of\b|\bcount\b",
 }
