@@ -52,6 +52,7 @@ class Answerer:
         self.linker = Linker(
             self.graph, roles=self.lexicon.roles,
             locations=sorted({p["location"] for p in people if p.get("location")}),
+            orgs=sorted({p["org"] for p in people if p.get("org")}),
         )
         self.planner = Planner(self.graph, catalog, store, embedder)
 
@@ -66,10 +67,10 @@ class Answerer:
         trace.append(Hop(step="analyse", action=self.reasoner.name, detail=analysis.model_dump(exclude={"question"})))
         route = self.router.route(analysis)
         answer = None
-        if route.plan == "search" or analysis.product is None:
-            result = self.planner.answer(self.linker.link(question), trace)
-            if result is not None:
-                answer = self.finish_graph(analysis, result, trace, principal)
+        result = self.planner.answer(self.linker.link(question), trace)
+        herb_plan = route.plan != "search" and analysis.product is not None
+        if result is not None and ((result.answerable and result.complete) or not herb_plan):
+            answer = self.finish_graph(analysis, result, trace, principal)
         if answer is None:
             trace.append(route.hop())
             evidence = self.gather(analysis, route, principal, trace)

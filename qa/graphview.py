@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from index.graph import EDGES, NAMES, NODES, has_graph
+from index.graph import EDGES, NAMES, NODES, has_graph, url_key
 
 ARTIFACTS = ("pr", "document", "meeting", "message", "link", "issue")
 
@@ -37,13 +37,17 @@ class GraphView:
         self.display: dict[str, str] = {}
         self.schema: dict[tuple[str, str, str], int] = {}
         self.directory: set[str] = set()
+        self.urls: dict[str, str] = {}
         if not self.present:
             return
-        for row in catalog.query(f"SELECT id, type, name, doc FROM {NODES} WHERE type <> 'message'"):
+        for row in catalog.query(f"SELECT id, type, name, doc, url, native_id FROM {NODES} WHERE type <> 'message'"):
             self.types[row["id"]] = row["type"]
             self.display[row["id"]] = row["name"] or ""
             if row["type"] == "person" and row["doc"]:
                 self.directory.add(row["id"])
+            for url in (row["url"], row["native_id"]):
+                if url and url.startswith("http"):
+                    self.urls.setdefault(url_key(url), row["id"])
         for row in catalog.query(f"SELECT node, norm, kind FROM {NAMES}"):
             if row["node"] in self.types:
                 self.names[row["norm"]].append((row["node"], row["kind"]))

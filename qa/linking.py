@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from dateutil import parser as dateparser
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
+from index.graph import url_key
 from index.identity import norm
 from qa.graphview import GraphView
 
+URL = re.compile(r"https?://[^\s<>|)\]\"'`]+[^\s<>|)\]\"'`.,;:!?]")
 QUOTE = re.compile(r"(?<![A-Za-z])[\"“”‘'`]([^\"“”`]{3,300}?)[\"“”’'`](?![A-Za-z])")
 TITLE_TYPES = ("pr", "document", "meeting", "link", "issue")
 SHORT_OK = ("id", "github_account", "slack_account", "alias", "channel")
@@ -85,6 +87,7 @@ class Links:
     quotes: list[str] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
+    orgs: list[str] = field(default_factory=list)
     rest: str = ""
 
     def of_type(self, *types: str) -> list[Mention]:
@@ -95,7 +98,7 @@ class Links:
             "entities": [{"text": m.text, "type": m.type, "how": m.how, "candidates": m.candidates[:8],
                           "n": len(m.candidates)} for m in self.mentions],
             "dates": [d.text for d in self.dates], "quotes": self.quotes, "roles": self.roles,
-            "locations": self.locations,
+            "locations": self.locations, "orgs": self.orgs,
         }
 
 
@@ -107,15 +110,17 @@ def words(text: str) -> list[tuple[str, int, int]]:
 class Linker:
     """Links questions against one graph view."""
 
-    def __init__(self, graph: GraphView, roles: list[str], locations: list[str]):
+    def __init__(self, graph: GraphView, roles: list[str], locations: list[str], orgs: list[str] = ()):
         self.graph = graph
         self.roles = sorted(roles, key=len, reverse=True)
         self.locations = sorted(locations, key=len, reverse=True)
+        self.orgs = sorted(orgs, key=len, reverse=True)
         self.first_names: dict[str, list[str]] = defaultdict(list)
         self.titles: list[tuple[str, str, str]] = []
         self.title_words: dict[str, list[int]] = defaultdict(list)
         self.df: dict[str, int] = defaultdict(int)
         self.max_words = 1
+        self.acronyms: dict[str, str] = {}
         for folded, entries in graph.names.items():
             self.max_words = max(self.max_words, min(len(folded.split()), 12))
             for node, kind in entries:
@@ -128,6 +133,9 @@ class Linker:
                     for w in set(folded.split()):
                         self.title_words[w].append(index)
                         self.df[w] += 1
+                    if 3 <= len(folded.split()) <= 4 and kind == "name":
+                        self.acronyms.setdefault("".join(w[0] for w in folded.split()), folded)
+        self.vocabulary = sorted(self.title_words)
 
     def link(self, question: str) -> Links:
         links = Links(question=question)
@@ -142,6 +150,11 @@ class Linker:
             else:
                 continue
             taken.append((m.start(), m.end()))
+        for m in URL.finditer(question):
+            node = self.graph.urls.get(url_key(m.group(0)))
+            if node:
+                links.mentions.append(Mention(m.group(0), m.start(), m.end(), self.graph.type_of(node), [node], "url"))
+            taken.append((m.start(), m.end()))
         for m in DATE.finditer(question):
             found = self.day(m.group(0))
             if found and not overlaps(taken, m.start(), m.end()):
@@ -155,6 +168,7 @@ class Linker:
                 taken.append((m.start(), m.end()))
         links.roles = self.phrases(question, self.roles, taken, plural=True)
         links.locations = self.phrases(question, self.locations, taken)
+        links.orgs = self.phrases_before(question, self.orgs, r"\s+(?:team|org|organi[sz]ation)\b", taken)
         self.exact_names(question, links, taken)
         self.fuzzy_titles(question, links, taken)
         self.first_name_mentions(question, links, taken)
@@ -241,9 +255,28 @@ class Linker:
         nodes = [n for s, size, n in scored if s >= top - 0.01 and size == longest]
         return top, list(dict.fromkeys(nodes))
 
+    def corrected(self, text: str) -> str:
+        """A question's words with acronyms of titles spelled out ("prd"), prefixes of title
+        words completed ("spec", "tech") and small typos mended, for title matching."""
+        out = []
+        for w in text.split():
+            if w in self.title_words or w in COMMON or w.isdigit():
+                out.append(w)
+            elif w in self.acronyms:
+                out.append(self.acronyms[w])
+            elif len(w) >= 4:
+                prefixed = [v for v in self.vocabulary if v.startswith(w) and len(v) > len(w)]
+                close = process.extractOne(w, self.vocabulary, scorer=fuzz.ratio, score_cutoff=85) if len(w) >= 5 else None
+                out.append(close[0] if close else min(prefixed, key=lambda v: (-self.df[v], v)) if prefixed else w)
+            else:
+                out.append(w)
+        return " ".join(out)
+
     def fuzzy_titles(self, question: str, links: Links, taken: list[tuple[int, int]]) -> None:
         """Unquoted titles written with other case, words or a typo or two."""
-        free = " ".join(w for w, s, e in words(question) if not overlaps(taken, s, e))
+        if links.of_type(*TITLE_TYPES):
+            return
+        free = self.corrected(" ".join(w for w, s, e in words(question)))
         if len(free.split()) < 2:
             return
         best = self.best_titles(free, whole=False)
@@ -253,7 +286,7 @@ class Linker:
             links.mentions.append(Mention(self.graph.display.get(nodes[0], ""), -1, -1, node_type, nodes, "fuzzy title", score))
             title_words = set(norm(self.graph.display.get(nodes[0], "")).split())
             for w, s, e in words(question):
-                if w in title_words and w not in COMMON:
+                if w in title_words and w not in COMMON and not overlaps(taken, s, e):
                     taken.append((s, e))
 
     def first_name_mentions(self, question: str, links: Links, taken: list[tuple[int, int]]) -> None:
@@ -271,6 +304,17 @@ class Linker:
         for name in names:
             suffix = r"(?:s|es)?" if plural else ""
             for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(name)}{suffix}(?![A-Za-z0-9])", question, re.IGNORECASE):
+                if not overlaps(taken, m.start(), m.end()):
+                    found.append(name)
+                    taken.append((m.start(), m.end()))
+        return found
+
+    @staticmethod
+    def phrases_before(question: str, names: list[str], after: str, taken: list[tuple[int, int]]) -> list[str]:
+        """Names written before a word that says what they are ("the tableau team")."""
+        found = []
+        for name in names:
+            for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(name)}(?={after})", question, re.IGNORECASE):
                 if not overlaps(taken, m.start(), m.end()):
                     found.append(name)
                     taken.append((m.start(), m.end()))

@@ -34,6 +34,9 @@ STATES = [
     (r"\bclosed\b", "state", "closed"),
 ]
 MAX_CANDIDATES = 5
+SOURCE_OF = {"link": "links", "pr": "github", "document": "docs", "meeting": "meetings"}
+COMMON_WORDS = {"what", "which", "where", "when", "link", "links", "url", "about", "article", "post", "blog",
+                "page", "document", "meeting", "please", "share", "shared", "someone", "have", "does", "anyone"}
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Plan:
     steps: list[Step]
     score: float
     used: set[str]
+    target: str = ""
+    complete: bool = False
 
 
 @dataclass
@@ -66,6 +71,7 @@ class GraphResult:
     answerable: bool = False
     reason: str = ""
     answer_type: str = "content"
+    complete: bool = False
 
 
 class Planner:
@@ -93,13 +99,21 @@ class Planner:
         if not anchors:
             return None
         target = ask.type or (anchors[0].type if ask.attribute else None)
-        if target is None:
+        if target is None and not hints:
             return None
-        plans = [p for a in anchors for p in self.paths(a, target, hints, plain)]
+        if target is not None and target not in {a.type for a in anchors}:
+            anchors += self.topic_anchors(links, target, anchors, trace)
+        targets = [target] if target else sorted({t for (t, _, _) in self.graph.schema} - {"message"})
+        plans = [p for a in anchors for t in targets for p in self.paths(a, t, hints, plain)]
+        if target is None:
+            plans = [p for p in plans if p.complete and p.steps]
         if not plans:
             trace.append(Hop(step="plan", action="no path", detail={"to": target, "relations": [sorted(h) for h in hints]}))
             return None
         best = max(plans, key=lambda p: (p.score, -len(p.steps), -len(p.anchor.nodes)))
+        target = best.target
+        if ask.type is None and not ask.attribute:
+            ask = Ask(type=target, count=ask.count)
         trace.append(Hop(step="plan", action="graph path", detail={
             "from": best.anchor.why, "path": [s.describe() for s in best.steps], "to": target,
             "attribute": ask.attribute, "relations asked": [sorted(h) for h in hints], "score": best.score}, found=len(best.anchor.nodes)))
@@ -107,7 +121,9 @@ class Planner:
             names = [f"{self.graph.display.get(n, n)} ({n.split(':', 1)[1]})" for n in best.anchor.nodes[:10]]
             return GraphResult(reason=f"'{best.anchor.mention.text}' names {len(best.anchor.nodes)} people: {', '.join(names)}")
         others = [a for a in anchors if a is not best.anchor and a.mention is not None and a.mention is not best.anchor.mention]
-        return self.run(best, ask, target, links, others, plain, trace)
+        result = self.run(best, ask, target, links, others, plain, trace)
+        result.complete = best.complete
+        return result
 
     def anchors(self, links: Links, trace: list[Hop]) -> list[Anchor]:
         """Linked mentions as anchors; ambiguous people narrowed by role, location and the
@@ -143,9 +159,43 @@ class Planner:
                                       origin="type"))
         return out
 
+    def topic_anchors(self, links: Links, target: str, anchors: list[Anchor], trace: list[Hop]) -> list[Anchor]:
+        """Artifacts of the asked type that the question describes ("the article about X"):
+        a text hop over the source that holds them, kept when most of the question's
+        remaining words are in the passage."""
+        source = SOURCE_OF.get(target)
+        if source is None or self.store is None or self.embedder is None:
+            return []
+        text = links.rest
+        terms = {w for w in norm(text).split() if len(w) > 3 and w not in COMMON_WORDS}
+        if len(terms) < 2:
+            return []
+        vector = self.embedder.encode([text])[0]
+        hits = self.store.search(Query(text=text, k=5, sources=[source]), vector)
+        kept = []
+        for hit in hits:
+            overlap = len(terms & set(norm(hit.text).split())) / len(terms)
+            if overlap >= 0.6:
+                kept.append((overlap, hit))
+        trace.append(Hop(step="search", action="topic", detail={
+            "query": text, "routed": source, "why": f"{target}s are kept in {source}"}, found=len(kept)))
+        if not kept:
+            return []
+        top = max(o for o, _ in kept)
+        native = [n for o, h in kept if o >= top for n in h.native_ids]
+        nodes = list(dict.fromkeys(self.graph.nodes_for_native(native).values()))
+        nodes = [n for n in nodes if self.graph.type_of(n) == target][:MAX_CANDIDATES]
+        if not nodes:
+            return []
+        return [Anchor(type=target, nodes=nodes, why=f"{target}s the question describes", origin="topic",
+                       evidence={n: [n.split(":", 1)[1]] for n in nodes})]
+
     def narrow_people(self, nodes: list[str], links: Links, others: list[Mention]) -> list[str]:
         rows = self.graph.nodes(nodes)
-        for wanted, key in ((links.roles, "role"), (links.locations, "location")):
+        same = [o.candidates[0] for o in others if o.type == "person" and o.resolved and o.candidates[0] in nodes]
+        if same:
+            return same[:1]
+        for wanted, key in ((links.roles, "role"), (links.locations, "location"), (links.orgs, "org")):
             if wanted:
                 kept = [n for n in nodes if (rows.get(n, {}).get("attrs", {}).get(key) or "").lower() in {w.lower() for w in wanted}]
                 nodes = kept or nodes
@@ -228,7 +278,7 @@ class Planner:
             next_frontier = []
             for steps, at_type in frontier:
                 if at_type == target:
-                    out.append(self.score(anchor, steps, hints))
+                    out.append(self.score(anchor, steps, hints, target))
                 if depth == 3:
                     continue
                 for step in self.graph.steps_from(at_type):
@@ -243,7 +293,7 @@ class Planner:
         return out
 
     @staticmethod
-    def score(anchor: Anchor, steps: list[Step], hints: list[frozenset[str]]) -> Plan:
+    def score(anchor: Anchor, steps: list[Step], hints: list[frozenset[str]], target: str) -> Plan:
         """Three for each relation phrase of the question the path takes, less one a hop, half
         a loose hop, and one and a half for each phrase it leaves out."""
         rels = [s.rel for s in steps]
@@ -252,8 +302,8 @@ class Planner:
         used = named & set(rels)
         score = 3.0 * len(met) - len(steps) - 0.5 * sum(1 for r in rels if r in LOOSE and r not in named)
         score -= 1.5 * (len(hints) - len(met))
-        score += {"quote": 1.0, "type": -1.0}.get(anchor.origin, 0.0)
-        return Plan(anchor=anchor, steps=steps, score=score, used=used)
+        score += {"quote": 1.0, "type": -1.0, "topic": -0.5}.get(anchor.origin, 0.0)
+        return Plan(anchor=anchor, steps=steps, score=score, used=used, target=target, complete=len(met) == len(hints))
 
     def run(self, plan: Plan, ask: Ask, target: str, links: Links, others: list[Anchor], question: str,
             trace: list[Hop]) -> GraphResult:
@@ -345,4 +395,6 @@ def value_of(row: dict[str, Any], attribute: str | None, node_type: str) -> str:
         return attrs.get(attribute, "")
     if node_type in ("person", "pr", "customer"):
         return row.get("native_id") or row["name"]
+    if node_type == "channel":
+        return f"#{row['name']}"
     return row.get("name") or row.get("native_id") or ""

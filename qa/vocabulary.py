@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 RELATION_WORDS: dict[str, str] = {
     "reports_to": r"manag\w*|boss|supervis\w*|reports? to|report(?:s|ing)? into|direct reports?|reportees?|under whom",
-    "authored": r"author\w*|wr[oi]te|written|opened|open(?:s|ed)? by|created|submitted|raised|filed|made|owner",
+    "authored": r"author\w*|wr[oi]te|written|draft\w*|put together|prepared|opened|open(?:s|ed)? by|created|submitted|raised|filed|made|owner",
     "reviewed": r"review\w*|looked at|commented on",
     "approved": r"approv\w*|signed off|sign[- ]off|lgtm",
     "attended": r"attend\w*|participa\w*|present at|(?:was|were) (?:in|at)|joined the meeting|in the (?:meeting|call)|on the call|invited",
@@ -128,7 +128,9 @@ def ask_of(question: str) -> Ask:
             attribute = name
             break
     node_type = None
-    if re.match(r"\s*(?:\S+\s+){0,3}(?:who|whom|who'?s)\b", q, re.IGNORECASE) or re.match(r"\s*whose\b", q, re.IGNORECASE):
+    if re.match(r"\s*where\b", q, re.IGNORECASE) and re.search(r"\b(?:shared|posted|said|discussed|mentioned|dropped|sent)\b", q, re.IGNORECASE):
+        node_type = "channel"
+    elif re.match(r"\s*(?:\S+\s+){0,3}(?:who|whom|who'?s)\b", q, re.IGNORECASE) or re.match(r"\s*whose\b", q, re.IGNORECASE):
         node_type = "person"
     else:
         node_type = type_named(q)
