@@ -60,6 +60,10 @@ class GraphView:
     def type_of(self, node: str) -> str:
         return self.types.get(node) or node.split(":", 1)[0]
 
+    def node_types(self) -> list[str]:
+        """Every node type that takes part in a relation, messages aside."""
+        return sorted({t for (s, _, d) in self.schema for t in (s, d)} - {"message"})
+
     def steps_from(self, node_type: str) -> list[Step]:
         """Every relation a node of this type takes part in, either way."""
         out = [Step(rel, True, dt) for (st, rel, dt) in self.schema if st == node_type]

@@ -36,6 +36,7 @@ DATE_FORMS = [
     rf"\b(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{MONTHS})\.?(?:,?\s+\d{{4}})?\b",
     rf"\b(?:{MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b",
 ]
+YEAR = re.compile(r"(?<![\w/-])((?:19|20)\d{2})(?![\w/-])")
 MONTH_YEAR = re.compile(rf"\b(?:in\s+)?((?:{MONTHS})\.?)\s+(\d{{4}})\b", re.IGNORECASE)
 DATE = re.compile("|".join(DATE_FORMS), re.IGNORECASE)
 
@@ -166,13 +167,18 @@ class Linker:
                 end = (start + timedelta(days=32)).replace(day=1)
                 links.dates.append(DateRange(start, end, m.group(0)))
                 taken.append((m.start(), m.end()))
+        for m in YEAR.finditer(question):
+            if not overlaps(taken, m.start(), m.end()):
+                start = datetime(int(m.group(1)), 1, 1, tzinfo=UTC)
+                links.dates.append(DateRange(start, start.replace(year=start.year + 1), m.group(0)))
+                taken.append((m.start(), m.end()))
         links.roles = self.phrases(question, self.roles, taken, plural=True)
         links.locations = self.phrases(question, self.locations, taken)
         links.orgs = self.phrases_before(question, self.orgs, r"\s+(?:team|org|organi[sz]ation)\b", taken)
         self.exact_names(question, links, taken)
         self.fuzzy_titles(question, links, taken)
         self.first_name_mentions(question, links, taken)
-        links.rest = " ".join(w for w, s, e in words(question) if not overlaps(taken, s, e))
+        links.rest = "".join(" " if overlaps(taken, i, i + 1) else ch for i, ch in enumerate(question))
         return links
 
     def exact(self, text: str) -> list[tuple[str, str]]:
@@ -231,28 +237,35 @@ class Linker:
         return self.graph.type_of(nodes[0]), nodes, score
 
     def best_titles(self, folded: str, whole: bool) -> tuple[float, list[str]] | None:
-        query = folded.split()
+        """Titles most of whose words the text holds (all of them, or nearly word for word,
+        for a quoted title), rare words weighing in; ties go to the longest title."""
+        query = set(folded.split())
         pool: dict[int, int] = defaultdict(int)
-        for w in set(query):
+        for w in query:
             if w in COMMON or self.df.get(w, 0) > 400:
                 continue
             for index in self.title_words.get(w, []):
                 pool[index] += 1
         scored = []
-        for index, shared in pool.items():
+        for index in pool:
             title, node, _ = self.titles[index]
-            size = len(title.split())
-            if shared < max(2, round(0.5 * size)):
+            tokens = set(title.split())
+            shared = tokens & query
+            cover = len(shared) / len(tokens)
+            rare = any(self.df.get(w, 0) <= 50 for w in shared)
+            if len(shared) < 2 or not (rare or len(shared) >= 3):
                 continue
-            score = fuzz.ratio(title, folded) if whole else fuzz.partial_ratio(title, folded)
-            cover = shared / size
-            if score >= 88 and (whole or cover >= 0.6):
-                scored.append((score + cover, size, node))
+            if whole:
+                ok = fuzz.ratio(title, folded) >= 88 or (cover == 1 and len(query) <= len(tokens) + 1)
+            else:
+                ok = cover >= 0.75
+            if ok:
+                scored.append((round(100 * cover + fuzz.partial_ratio(title, folded) / 100, 3), len(tokens), node))
         if not scored:
             return None
         top = max(s for s, _, _ in scored)
-        longest = max(size for s, size, _ in scored if s >= top - 0.01)
-        nodes = [n for s, size, n in scored if s >= top - 0.01 and size == longest]
+        longest = max(size for s, size, _ in scored if s >= top - 1)
+        nodes = [n for s, size, n in scored if s >= top - 1 and size == longest]
         return top, list(dict.fromkeys(nodes))
 
     def corrected(self, text: str) -> str:

@@ -96,24 +96,30 @@ class Planner:
         if links.quotes:
             anchors = self.quote_anchors(links, ask, trace) + anchors
             hints = [h for h in hints if not h <= SAID]
+        target = ask.type or next(iter(types_named(plain)), None) if not anchors else ask.type
+        if not anchors and target:
+            anchors = self.topic_anchors(links, target, [], trace)
         if not anchors:
             return None
-        target = ask.type or (anchors[0].type if ask.attribute else None)
+        target = ask.type or (min(anchors, key=specificity).type if ask.attribute else None)
         if target is None and not hints:
             return None
         if target is not None and target not in {a.type for a in anchors}:
             anchors += self.topic_anchors(links, target, anchors, trace)
-        targets = [target] if target else sorted({t for (t, _, _) in self.graph.schema} - {"message"})
+        targets = [target] if target else self.graph.node_types()
         plans = [p for a in anchors for t in targets for p in self.paths(a, t, hints, plain)]
         if target is None:
             plans = [p for p in plans if p.complete and p.steps]
+        if ask.weak and not any(p.complete for p in plans):
+            plans = [p for a in anchors for t in self.graph.node_types() for p in self.paths(a, t, hints, plain)
+                     if p.complete and p.steps]
         if not plans:
             trace.append(Hop(step="plan", action="no path", detail={"to": target, "relations": [sorted(h) for h in hints]}))
             return None
         best = max(plans, key=lambda p: (p.score, -len(p.steps), -len(p.anchor.nodes)))
+        if best.target != target and not ask.attribute:
+            ask = Ask(type=best.target, count=ask.count)
         target = best.target
-        if ask.type is None and not ask.attribute:
-            ask = Ask(type=target, count=ask.count)
         trace.append(Hop(step="plan", action="graph path", detail={
             "from": best.anchor.why, "path": [s.describe() for s in best.steps], "to": target,
             "attribute": ask.attribute, "relations asked": [sorted(h) for h in hints], "score": best.score}, found=len(best.anchor.nodes)))
@@ -380,6 +386,13 @@ class Planner:
         if answer_type in ("person", "company", "pr", "url"):
             return GraphResult(items=values, support=support, answerable=True, answer_type=answer_type)
         return GraphResult(text=", ".join(values), support=support, answerable=True, answer_type="content")
+
+
+def specificity(anchor: Anchor) -> int:
+    """How directly an anchor names the thing whose value is asked: an artifact first, then a
+    person or customer, then containers."""
+    order = ["pr", "document", "meeting", "link", "issue", "person", "customer", "channel", "repository"]
+    return order.index(anchor.type) if anchor.type in order else len(order)
 
 
 def value_of(row: dict[str, Any], attribute: str | None, node_type: str) -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 RELATION_WORDS: dict[str, str] = {
-    "reports_to": r"manag\w*|boss|supervis\w*|reports? to|report(?:s|ing)? into|direct reports?|reportees?|under whom",
+    "reports_to": r"manag\w*|boss|supervis\w*|reports? to|report(?:s|ing)? into|direct reports?|reportees?|directs|(?:'s|s') reports|under whom",
     "authored": r"author\w*|wr[oi]te|written|draft\w*|put together|prepared|opened|open(?:s|ed)? by|created|submitted|raised|filed|made|owner",
     "reviewed": r"review\w*|looked at|commented on",
     "approved": r"approv\w*|signed off|sign[- ]off|lgtm",
@@ -29,11 +29,12 @@ RELATION_WORDS: dict[str, str] = {
 }
 STRUCTURAL = {"in_channel", "in_repo", "links_to", "about", "in_org"}
 INVERSE_SAME_TYPE: dict[str, str] = {
-    "reports_to": r"\breports? to (?!whom)\w|\bdirect reports?\b|\breportees?\b|\bmanages?\b(?! (?:by|to))|\bmanaged\b(?! by)|\bteam of\b|\bunder (?!whom)\w|'s reports\b|\bwho does \S+(?: \S+)? manage",
+    "reports_to": r"\breports? to (?!whom)\w|\bdirect reports?\b|\breportees?\b|\bdirects\b|(?:'s|s') reports\b|\bmanages?\b(?! (?:by|to))|\bmanaged\b(?! by)|\bteam of\b|\bunder (?!whom)\w|'s reports\b|\bwho does \S+(?: \S+)? manage",
     "superseded_by": r"\b(?:older|earlier|previous|prior) versions?\b",
     "reverts": r"\breverted by\b|\bwhat reverted\b|\bwhich (?:pr|pull request) reverted\b",
     "renamed_to": r"\b(?:old|former|previous) name\b|\bused to be called\b|\bformerly\b",
 }
+ALSO = {"shared": {"links_to"}, "posted": {"links_to"}}
 ATTRIBUTES = {
     "date": r"^\s*when\b|\bwhat (?:date|day|time)\b|\bwhich (?:date|day)\b|\bon what day\b|\bdate of\b",
     "role": r"\b(?:role|title|position|job)\b|\bwhat does \S+(?: \S+)? do\b",
@@ -58,11 +59,13 @@ TYPE_WORDS = [
 
 @dataclass
 class Ask:
-    """What a question asks for: a node type, and an attribute of it when a value is wanted."""
+    """What a question asks for: a node type, and an attribute of it when a value is wanted;
+    `weak` when only a bare "who" says the type ("who does X work for")."""
 
     type: str | None
     attribute: str | None = None
     count: bool = False
+    weak: bool = False
 
     @property
     def answer_type(self) -> str:
@@ -90,7 +93,7 @@ def relations_in(question: str) -> list[frozenset[str]]:
             groups[-1] = (groups[-1][0], max(end, groups[-1][1]), groups[-1][2] | {rel})
         else:
             groups.append((start, end, {rel}))
-    return [frozenset(g) for _, _, g in groups]
+    return [frozenset(g | set().union(*(ALSO.get(r, set()) for r in g))) for _, _, g in groups]
 
 
 def inverse_wording(question: str, rel: str) -> bool:
@@ -102,6 +105,7 @@ def inverse_wording(question: str, rel: str) -> bool:
 def type_named(question: str) -> str | None:
     """The node type named right after the question's asking word (which, what, list, ...)."""
     m = re.search(r"\b(?:which|what|list|how many|give me|find|show me|show|get|all)\b((?:\s+\S+){1,4})", question, re.IGNORECASE)
+    m = m or re.match(r"\s*((?:the\s+)?\w+)\s+(?:of|for)\b", question, re.IGNORECASE)
     if not m:
         return None
     following = m.group(1)
@@ -130,12 +134,11 @@ def ask_of(question: str) -> Ask:
     node_type = None
     if re.match(r"\s*where\b", q, re.IGNORECASE) and re.search(r"\b(?:shared|posted|said|discussed|mentioned|dropped|sent)\b", q, re.IGNORECASE):
         node_type = "channel"
-    elif re.match(r"\s*(?:\S+\s+){0,3}(?:who|whom|who'?s)\b", q, re.IGNORECASE) or re.match(r"\s*whose\b", q, re.IGNORECASE):
-        node_type = "person"
     else:
         node_type = type_named(q)
-    if node_type is None and re.search(r"\bwho\b", q, re.IGNORECASE):
-        node_type = "person"
+    weak = False
+    if node_type is None and re.search(r"\bwho(?:m|se|'?s)?\b", q, re.IGNORECASE):
+        node_type, weak = "person", not re.search(TYPE_WORDS[-1][1], q.replace("who", ""), re.IGNORECASE)
     if attribute in ("role", "location") and node_type not in (None, "person", "customer"):
         node_type = "person"
-    return Ask(type=node_type, attribute=attribute, count=count)
+    return Ask(type=node_type, attribute=attribute, count=count, weak=weak)
