@@ -19,15 +19,27 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.qa_commands import build_agent
+from flows.settings import Settings
 from index.catalog import Catalog
 from index.graph import build_graph
 from index.lance import LanceStore
 from qa.agent import Answerer
+from qa.api import create_app
+from qa.api_auth import KeyStore
+from qa.api_models import ApiLimits
 from qa.chat import ChatClient, LLMError
 from qa.llm_agent import LLMAgent
 from qa.permitted import PermittedCatalog, PermittedStore
 from qa.tools import Tools
-from tests.api_server import PRIVATE_IDS, build_store, private_docs, public_docs
+from tests.api_server import (
+    PRIVATE_IDS,
+    LiveServer,
+    build_store,
+    private_docs,
+    public_docs,
+    sse_events,
+)
 
 PR7 = "https://github.com/acme/WidgetForce/pull/7"
 PR7_NODE = f"pr:{PR7}"
@@ -268,6 +280,27 @@ def test_a_restricted_caller_tools_never_return_hidden_content_and_invented_cita
     control = Tools(trusted)
     assert control.call("read", {"native_id": "sec-0"}).error is None
     assert "sec-0" in control.call("search", {"query": "Kestrel Export Crash"}).native_ids
+
+
+def test_the_api_puts_each_callers_answerer_under_the_agent_and_streams_its_tool_hops(store_root, embedder):
+    assert build_agent(Settings(store=store_root, llm_base_url=None)) is None
+    question = "What crashed in the Kestrel export?"
+    script = [reply(call("search", {"query": "Kestrel Export Crash"})),
+              reply(call("answer", {"text": "Nothing I may read says.", "answerable": False, "citations": ["sec-0"]}))]
+    key = KeyStore(store_root / "keys.duckdb").create("eid_b2")[1]
+    with ScriptedChat(script) as chat:
+        settings = Settings(store=store_root, llm_base_url=chat.url, llm_model="tiny-model", llm_retries=0)
+        app = create_app(store_root, embedder, limits=ApiLimits(refresh_s=0), agent=build_agent(settings))
+        with LiveServer(app) as server:
+            response = httpx.post(f"{server.url}/v1/ask", json={"question": question, "stream": True},
+                                  headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    events = sse_events(response.text)
+    hops = [json.loads(data) for name, data in events if name == "hop"]
+    assert [(h["step"], h["action"]) for h in hops] == [("llm", "agent"), ("tool", "search"), ("tool", "answer"), ("answer", "decline")]
+    answer = json.loads(next(data for name, data in events if name == "answer"))
+    assert answer["answerable"] is False and answer["citations"] == []
+    searched = chat.tool_replies(1)[0]["content"]
+    assert not any(hidden in searched for hidden in [*PRIVATE_IDS, "Kestrel"])
 
 
 @contextmanager
