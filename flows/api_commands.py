@@ -44,6 +44,7 @@ def keys_path(settings: Settings) -> Path:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from flows.qa_commands import build_agent
     from qa.api import JsonLogFormatter, create_app
     from qa.api_models import ApiLimits
 
@@ -60,20 +61,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
     limits = ApiLimits(**api.model_dump(include=set(ApiLimits.model_fields)))
-    app = create_app(settings.store, embedder, build_reasoner(settings), limits, api.model_name)
+    app = create_app(settings.store, embedder, limits=limits, model_name=api.model_name,
+                     agent=build_agent(settings))
     uvicorn.run(app, host=args.host or api.host, port=args.port or api.port,
                 access_log=False, log_level=api.log_level)
     return 0
-
-
-def build_reasoner(settings: Settings) -> Any:
-    """The LLM reasoner when one is configured, else None (the offline default)."""
-    if not (settings.llm_base_url and settings.llm_model):
-        return None
-    from qa.reasoner import LLMReasoner
-
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
 
 
 def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:

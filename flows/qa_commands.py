@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,11 @@ def add_qa_commands(subparsers: Any) -> None:
 
 
 def build_answerer(settings: Settings, principals: list[str] | None = None) -> Any:
-    """An Answerer over the store, with the LLM reasoner when one is configured; with
-    `principals`, over a view of the store holding only what they may read."""
+    """An Answerer over the store, driven by the LLM agent when an endpoint is configured;
+    with `principals`, over a view of the store holding only what they may read."""
     from index.catalog import Catalog
     from qa.agent import Answerer
     from qa.permitted import PermittedCatalog, PermittedStore
-    from qa.reasoner import LLMReasoner, OfflineReasoner
 
     catalog: Any = Catalog(settings.catalog_path, read_only=True) if principals is None else (
         PermittedCatalog(settings.catalog_path, principals)
@@ -47,11 +47,24 @@ def build_answerer(settings: Settings, principals: list[str] | None = None) -> A
         store = LanceStore(settings.lance_uri)
         store = store if principals is None else PermittedStore(store, principals)
         embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    reasoner: Any = OfflineReasoner()
-    if settings.llm_base_url and settings.llm_model:
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        reasoner = LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
-    return Answerer(catalog, store, embedder, reasoner)
+    answerer = Answerer(catalog, store, embedder)
+    agent = build_agent(settings)
+    return agent(answerer) if agent else answerer
+
+
+def build_agent(settings: Settings) -> Callable[[Any], Any] | None:
+    """What puts an answerer under the LLM agent when an endpoint is configured (one chat
+    client shared by all), else None: the offline answerer alone."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    from qa.chat import ChatClient
+    from qa.llm_agent import LLMAgent
+    from qa.tools import Tools
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    client = ChatClient(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s,
+                        retries=settings.llm_retries)
+    return lambda answerer: LLMAgent(client, Tools(answerer), settings.llm_max_steps, settings.llm_max_seconds)
 
 
 def principals_of(args: argparse.Namespace) -> list[str] | None:

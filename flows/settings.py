@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = 60.0
+    llm_retries: int = 3
+    llm_max_steps: int = 8
+    llm_max_seconds: float = 120.0
 
     @property
     def catalog_path(self) -> Path:

@@ -334,17 +334,19 @@ def create_app(
     reasoner: Any | None = None,
     limits: ApiLimits | None = None,
     model_name: str = "quarry",
+    agent: Callable[[Any], Any] | None = None,
 ) -> FastAPI:
     """The API over the store folder `store` (catalog.duckdb, lance/, keys.duckdb).
 
-    `embedder` enables vector search and text hops; `reasoner` is passed to every answerer.
+    `embedder` enables vector search and text hops; `reasoner` is passed to every answerer;
+    `agent` (LLM mode) wraps each caller's answerer.
     """
     store = Path(store)
     limits = limits or ApiLimits()
     work_dir = Path(tempfile.mkdtemp(prefix="quarry-api-"))
     state = ApiState(
         snapshots=CatalogSnapshots(store / "catalog.duckdb", work_dir, limits.refresh_s),
-        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers, limits.searches),
+        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers, limits.searches, agent),
         keys=KeyStore(store / "keys.duckdb"),
         limiter=RateLimiter(limits.rate_per_minute, limits.burst),
         failed_keys=RateLimiter(limits.failed_keys_per_minute, limits.failed_keys_burst),

@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,17 +158,19 @@ def open_chunks(uri: str) -> LanceStore | None:
 @dataclass
 class Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    answerer: Answerer | None = None
+    answerer: Any = None
 
 
 class AnswererPool:
     """Answerers per (snapshot, caller principals), least recently used dropped first;
-    each is used by one request at a time."""
+    each is used by one request at a time; `agent` (LLM mode) wraps each one."""
 
     def __init__(
-        self, lance_uri: str, embedder: Any = None, reasoner: Any = None, size: int = 16, searches: int = 4
+        self, lance_uri: str, embedder: Any = None, reasoner: Any = None, size: int = 16, searches: int = 4,
+        agent: Callable[[Answerer], Any] | None = None,
     ):
         self.lance_uri = lance_uri
+        self.agent = agent
         self.embedder = SerialEmbedder(embedder) if embedder is not None else None
         self.reasoner = reasoner
         self.size = size
@@ -187,7 +189,7 @@ class AnswererPool:
             return self._stores[snapshot.version]
 
     @contextmanager
-    def answerer(self, snapshot: Snapshot, principals: Sequence[str]) -> Iterator[Answerer]:
+    def answerer(self, snapshot: Snapshot, principals: Sequence[str]) -> Iterator[Any]:
         """The caller's answerer, held for the duration of the block."""
         key = (snapshot.version, tuple(sorted(set(principals))))
         with self._lock:
@@ -200,5 +202,6 @@ class AnswererPool:
             if slot.answerer is None:
                 catalog = PermittedCatalog(snapshot.path, principals)
                 store = PermittedStore(chunks, principals) if chunks is not None else None
-                slot.answerer = Answerer(catalog, store, self.embedder if store else None, self.reasoner)
+                answerer = Answerer(catalog, store, self.embedder if store else None, self.reasoner)
+                slot.answerer = self.agent(answerer) if self.agent else answerer
             yield slot.answerer
