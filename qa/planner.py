@@ -26,7 +26,7 @@ from qa.records import Hop
 from qa.vocabulary import Ask, ask_of, inverse_wording, relations_in, types_named
 
 LOOSE = {"mentions", "about", "links_to", "in_org", "member_of"}
-SAID = {"posted", "spoke_in", "authored", "shared", "mentions"}
+SAID = {"posted", "spoke_in", "authored", "shared", "mentions", "links_to"}
 STATES = [
     (r"\b(?:not|never|un)[ -]?merged\b|\bwithout merging\b", "merged", "false"),
     (r"\bmerged\b", "merged", "true"),
