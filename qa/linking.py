@@ -143,7 +143,7 @@ class Linker:
         taken: list[tuple[int, int]] = []
         for m in QUOTE.finditer(question):
             quoted = m.group(1).strip()
-            titled = self.titled(quoted, whole=True)
+            titled = self.titled(self.corrected(norm(quoted)), whole=True)
             if titled:
                 links.mentions.append(Mention(quoted, m.start(1), m.end(1), titled[0], titled[1], "quoted title", titled[2]))
             elif len(quoted.split()) >= 3 or not self.exact(quoted):

@@ -23,9 +23,8 @@ from index.records import Query
 from qa.graphview import ARTIFACTS, GraphView, Step
 from qa.linking import Links, Mention
 from qa.records import Hop
-from qa.vocabulary import Ask, ask_of, inverse_wording, relations_in, types_named
+from qa.vocabulary import STRUCTURAL, Ask, ask_of, inverse_wording, relations_in, types_named
 
-LOOSE = {"mentions", "about", "links_to", "in_org", "member_of"}
 SAID = {"posted", "spoke_in", "authored", "shared", "mentions", "links_to"}
 STATES = [
     (r"\b(?:not|never|un)[ -]?merged\b|\bwithout merging\b", "merged", "false"),
@@ -85,10 +84,7 @@ class Planner:
 
     def answer(self, links: Links, trace: list[Hop]) -> GraphResult | None:
         """The graph's answer to a linked question, or None when it is no graph question."""
-        question = links.question
-        plain = question
-        for q in links.quotes:
-            plain = plain.replace(q, " ")
+        plain = links.rest
         ask = ask_of(plain)
         hints = relations_in(links.rest)
         anchors = self.anchors(links, trace)
@@ -107,11 +103,11 @@ class Planner:
         if target is not None and target not in {a.type for a in anchors}:
             anchors += self.topic_anchors(links, target, anchors, trace)
         targets = [target] if target else self.graph.node_types()
-        plans = [p for a in anchors for t in targets for p in self.paths(a, t, hints, plain)]
+        plans = [p for a in anchors for t in targets for p in self.paths(a, t, hints, links.question, bool(links.dates))]
         if target is None:
             plans = [p for p in plans if p.complete and p.steps]
         if ask.weak and not any(p.complete for p in plans):
-            plans = [p for a in anchors for t in self.graph.node_types() for p in self.paths(a, t, hints, plain)
+            plans = [p for a in anchors for t in self.graph.node_types() for p in self.paths(a, t, hints, links.question, bool(links.dates))
                      if p.complete and p.steps]
         if not plans:
             trace.append(Hop(step="plan", action="no path", detail={"to": target, "relations": [sorted(h) for h in hints]}))
@@ -156,7 +152,7 @@ class Planner:
         have = {a.type for a in anchors}
         out = []
         for node_type in types_named(question):
-            if node_type in have or node_type == ask.type and not (links.dates or anchors):
+            if node_type in have or node_type == ask.type and not links.dates:
                 continue
             if links.dates or anchors:
                 nodes = self.graph.of_type(node_type)
@@ -237,10 +233,25 @@ class Planner:
                 target.evidence.setdefault(place, []).append(native_id)
         return [a for a in (speakers, places, meetings) if a.nodes]
 
+    def verbatim(self, quote: str) -> list[str]:
+        """Ids of documents holding runs of the quotation's words in order (three runs of
+        five words, so a typo elsewhere does not hide it)."""
+        tokens = norm(quote).split()
+        if len(tokens) < 5:
+            return []
+        starts = sorted({0, (len(tokens) - 5) // 2, len(tokens) - 5})
+        found: list[str] = []
+        for start in starts:
+            pattern = "%" + "%".join(tokens[start : start + 5]) + "%"
+            rows = self.catalog.query(
+                "SELECT id FROM documents WHERE status = 'indexed' AND text ILIKE ? LIMIT 20", [pattern])
+            found += [r["id"] for r in rows if r["id"] not in found]
+        return found
+
     def find_said(self, quote: str, hits: list) -> list[tuple[str, str, str | None, str]]:
         """(native id, kind, speaker node, place node) of passages that hold the quotation."""
         wanted = norm(quote)
-        ids = [d for h in hits for d in h.doc_ids]
+        ids = list(dict.fromkeys([*self.verbatim(quote), *(d for h in hits for d in h.doc_ids)]))
         if not ids:
             return []
         rows = self.catalog.query(
@@ -275,7 +286,8 @@ class Planner:
         fits = list(dict.fromkeys(fits))
         return fits[0] if len(fits) == 1 else None
 
-    def paths(self, anchor: Anchor, target: str, hints: list[frozenset[str]], question: str) -> list[Plan]:
+    def paths(self, anchor: Anchor, target: str, hints: list[frozenset[str]], question: str,
+              dated: bool = False) -> list[Plan]:
         """Candidate paths from an anchor to the asked type, scored."""
         out = []
         named = set().union(*hints) if hints else set()
@@ -284,7 +296,7 @@ class Planner:
             next_frontier = []
             for steps, at_type in frontier:
                 if at_type == target:
-                    out.append(self.score(anchor, steps, hints, target))
+                    out.append(self.score(anchor, steps, hints, target, dated))
                 if depth == 3:
                     continue
                 for step in self.graph.steps_from(at_type):
@@ -292,23 +304,27 @@ class Planner:
                         continue
                     if steps and step.rel == steps[-1].rel and step.forward != steps[-1].forward and step.rel not in named:
                         continue
-                    if step.to_type == "message" and step.rel not in named and "posted" not in named:
+                    if step.to_type == "message" and step.rel not in named | STRUCTURAL and "posted" not in named:
                         continue
                     next_frontier.append(([*steps, step], step.to_type))
             frontier = next_frontier
         return out
 
     @staticmethod
-    def score(anchor: Anchor, steps: list[Step], hints: list[frozenset[str]], target: str) -> Plan:
-        """Three for each relation phrase of the question the path takes, less one a hop, half
-        a loose hop, and one and a half for each phrase it leaves out."""
+    def score(anchor: Anchor, steps: list[Step], hints: list[frozenset[str]], target: str, dated: bool = False) -> Plan:
+        """Three for each relation phrase of the question the path takes, less one a hop,
+        half a hop no phrase asks for (structural hops aside), one and a half for each
+        phrase it leaves out; a date the question gives wants a dated artifact on the path."""
         rels = [s.rel for s in steps]
         named = set().union(*hints) if hints else set()
         met = [h for h in hints if h & set(rels)]
         used = named & set(rels)
-        score = 3.0 * len(met) - len(steps) - 0.5 * sum(1 for r in rels if r in LOOSE and r not in named)
-        score -= 1.5 * (len(hints) - len(met))
+        unasked = sum(1 for r in rels if r not in named and r not in STRUCTURAL)
+        score = 3.0 * len(met) - len(steps) - 0.5 * unasked - 1.5 * (len(hints) - len(met))
         score += {"quote": 1.0, "type": -1.0, "topic": -0.5}.get(anchor.origin, 0.0)
+        if dated:
+            on_path = [anchor.type, *(s.to_type for s in steps)]
+            score += 1.0 if any(t in ARTIFACTS for t in on_path) else -2.0
         return Plan(anchor=anchor, steps=steps, score=score, used=used, target=target, complete=len(met) == len(hints))
 
     def run(self, plan: Plan, ask: Ask, target: str, links: Links, others: list[Anchor], question: str,

@@ -11,7 +11,7 @@ RELATION_WORDS: dict[str, str] = {
     "authored": r"author\w*|wr[oi]te|written|draft\w*|put together|prepared|opened|open(?:s|ed)? by|created|submitted|raised|filed|made|owner",
     "reviewed": r"review\w*|looked at|commented on",
     "approved": r"approv\w*|signed off|sign[- ]off|lgtm",
-    "attended": r"attend\w*|participa\w*|present at|(?:was|were) (?:in|at)|joined the meeting|in the (?:meeting|call)|on the call|invited",
+    "attended": r"attend\w*|participa\w*|present at|(?:was|were) (?:in|at)|joined|in the (?:meeting|call)|on the call|invited",
     "spoke_in": r"spoke|speak\w*|talked|presented",
     "posted": r"said|says|say|wrote|posted|messaged|sent|typed",
     "shared": r"shar\w*|posted|sent|dropped",
@@ -39,7 +39,7 @@ ATTRIBUTES = {
     "date": r"^\s*when\b|\bwhat (?:date|day|time)\b|\bwhich (?:date|day)\b|\bon what day\b|\bdate of\b",
     "role": r"\b(?:role|title|position|job)\b|\bwhat does \S+(?: \S+)? do\b",
     "location": r"^\s*where (?:is|are|does)\b.*\b(?:based|located|work|sit|live)\b|\blocation\b|\b(?:which|what) (?:office|city)\b",
-    "state": r"\b(?:state|status)\b|^\s*(?:was|is|did|has|have)\b.*\bmerged\W*$",
+    "state": r"\b(?:state|status)\b|\b(?:was|is|did|has|have)\b[^?]*\bmerged\b(?: or not)?\W*$|\bmerged or not\b|\bwhat happened to\b",
     "url": r"\blinks?\b|\burls?\b|\bwhere can i find\b",
     "count": r"\bhow many\b|\bnumber of\b|\bcount\b",
 }
@@ -141,4 +141,6 @@ def ask_of(question: str) -> Ask:
         node_type, weak = "person", not re.search(TYPE_WORDS[-1][1], q.replace("who", ""), re.IGNORECASE)
     if attribute in ("role", "location") and node_type not in (None, "person", "customer"):
         node_type = "person"
+    if attribute == "url" and (re.search(r"https?://", q) or node_type in ("channel", "person", "company", "customer", "repository", "product")):
+        attribute = None
     return Ask(type=node_type, attribute=attribute, count=count, weak=weak)
