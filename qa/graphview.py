@@ -95,6 +95,16 @@ class GraphView:
             row["attrs"] = json.loads(row["attrs"] or "{}")
         return rows
 
+    def names_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Every folded name of the given nodes."""
+        out: dict[str, list[str]] = defaultdict(list)
+        if ids:
+            for row in self.catalog.query(
+                f"SELECT node, norm FROM {NAMES} WHERE node IN (SELECT unnest(?::VARCHAR[]))", [sorted(set(ids))]
+            ):
+                out[row["node"]].append(row["norm"])
+        return dict(out)
+
     def of_type(self, node_type: str) -> list[str]:
         """Every node of a type (message nodes excepted)."""
         return [n for n, t in self.types.items() if t == node_type]

@@ -27,7 +27,16 @@ QUOTE = re.compile(r"(?<![A-Za-z])[\"“”‘'`]([^\"“”`]{3,300}?)[\"“”
 TITLE_TYPES = ("pr", "document", "meeting", "link", "issue")
 SHORT_OK = ("id", "github_account", "slack_account", "alias", "channel")
 COMMON = {
-    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "by", "with", "from", "at", "as", "is", "are", "was", "were", "be", "been", "who", "whom", "whose", "what", "which", "when", "where", "how", "did", "do", "does", "done", "has", "have", "had", "this", "that", "these", "those", "it", "its", "me", "my", "our", "we", "you", "your", "i", "pr", "prs", "pull", "request", "requests", "link", "links", "url", "doc", "docs", "document", "documents", "meeting", "meetings", "channel", "channels", "product", "products", "repo", "repository", "team", "customer", "customers", "company", "review", "reviewed", "reviews", "said", "say", "says", "about", "report", "reports", "manager", "all", "any", "list", "show", "find", "give", "tell", "get", "new", "please", "pls", "can", "could", "would", "will"
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "by", "with", "from", "at",
+    "as", "is", "are", "was", "were", "be", "been", "who", "whom", "whose", "what", "which",
+    "when", "where", "how", "did", "do", "does", "done", "has", "have", "had", "this", "that",
+    "these", "those", "it", "its", "me", "my", "our", "we", "you", "your", "i", "pr", "prs",
+    "pull", "request", "requests", "link", "links", "url", "doc", "docs", "document",
+    "documents", "meeting", "meetings", "channel", "channels", "product", "products", "repo",
+    "repository", "team", "customer", "customers", "company", "review", "reviewed", "reviews",
+    "said", "say", "says", "about", "report", "reports", "manager", "all", "any", "list",
+    "show", "find", "give", "tell", "get", "new", "please", "pls", "can", "could", "would",
+    "will",
 }
 MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"
 DATE_FORMS = [

@@ -23,7 +23,15 @@ from index.records import Query
 from qa.graphview import ARTIFACTS, GraphView, Step
 from qa.linking import Links, Mention
 from qa.records import Hop
-from qa.vocabulary import STRUCTURAL, Ask, ask_of, inverse_wording, relations_in, types_named
+from qa.vocabulary import (
+    STRUCTURAL,
+    Ask,
+    ask_of,
+    inverse_wording,
+    leftover_terms,
+    relations_in,
+    types_named,
+)
 
 SAID = {"posted", "spoke_in", "authored", "shared", "mentions", "links_to"}
 STATES = [
@@ -124,7 +132,10 @@ class Planner:
             return GraphResult(reason=f"'{best.anchor.mention.text}' names {len(best.anchor.nodes)} people: {', '.join(names)}")
         others = [a for a in anchors if a is not best.anchor and a.mention is not None and a.mention is not best.anchor.mention]
         result = self.run(best, ask, target, links, others, plain, trace)
-        result.complete = best.complete
+        topic = leftover_terms(plain)
+        result.complete = best.complete and len(topic) < 2
+        if topic:
+            trace.append(Hop(step="check", action="topic", detail={"unexplained": topic, "complete": result.complete}))
         return result
 
     def anchors(self, links: Links, trace: list[Hop]) -> list[Anchor]:
@@ -191,6 +202,15 @@ class Planner:
             return []
         return [Anchor(type=target, nodes=nodes, why=f"{target}s the question describes", origin="topic",
                        evidence={n: [n.split(":", 1)[1]] for n in nodes})]
+
+    def best_named(self, nodes: list[str], question: str) -> list[str]:
+        """The nodes whose names share the most words with the question (all, when none do)."""
+        words = set(norm(question).split())
+        shared: dict[str, int] = {}
+        for node, names in self.graph.names_of(nodes).items():
+            shared[node] = max(len(words & set(n.split())) for n in names)
+        top = max(shared.values(), default=0)
+        return [n for n in nodes if shared.get(n, 0) == top] if top else nodes
 
     def narrow_people(self, nodes: list[str], links: Links, others: list[Mention]) -> list[str]:
         rows = self.graph.nodes(nodes)
@@ -334,6 +354,8 @@ class Planner:
         pending = list(others)
         dated = False
         nodes, evidence, pending, dated = self.constrain(plan.anchor.type, nodes, evidence, pending, links, dated, question, ask)
+        if plan.anchor.origin == "type" and len(nodes) > 1:
+            nodes = self.best_named(nodes, links.question)
         if plan.anchor.type not in ("person",) and len(nodes) > MAX_CANDIDATES and not plan.steps:
             return GraphResult(reason=f"{plan.anchor.why} fits {len(nodes)} artifacts")
         for step in plan.steps:

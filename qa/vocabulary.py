@@ -11,13 +11,13 @@ RELATION_WORDS: dict[str, str] = {
     "authored": r"author\w*|wr[oi]te|written|draft\w*|put together|prepared|opened|open(?:s|ed)? by|created|submitted|raised|filed|made|owner",
     "reviewed": r"review\w*|looked at|commented on",
     "approved": r"approv\w*|signed off|sign[- ]off|lgtm",
-    "attended": r"attend\w*|participa\w*|present at|(?:was|were) (?:in|at)|joined|in the (?:meeting|call)|on the call|invited",
+    "attended": r"attend\w*|participa\w*|present at|(?:was|were|is|are|who's|whos) (?:in|at)\b|joined|in the (?:meeting|call)|on the call|invited",
     "spoke_in": r"spoke|speak\w*|talked|presented",
     "posted": r"said|says|say|wrote|posted|messaged|sent|typed",
     "shared": r"shar\w*|posted|sent|dropped",
     "mentions": r"mention\w*|tagged|pinged|named",
     "created": r"creat\w*|started|set up|made",
-    "member_of": r"members?|joined|invited|in the channel",
+    "member_of": r"members?|joined|invited|in the channel|belongs? to|(?:is|are|who's|whos) in\b",
     "works_at": r"works? (?:at|for)|employ\w*|compan(?:y|ies)",
     "in_org": r"\borg\b|organi[sz]ation|business unit",
     "in_channel": r"channel",
@@ -139,8 +139,37 @@ def ask_of(question: str) -> Ask:
     weak = False
     if node_type is None and re.search(r"\bwho(?:m|se|'?s)?\b", q, re.IGNORECASE):
         node_type, weak = "person", not re.search(TYPE_WORDS[-1][1], q.replace("who", ""), re.IGNORECASE)
-    if attribute in ("role", "location") and node_type not in (None, "person", "customer"):
+    if attribute in ("role", "location") and node_type not in ("person", "customer"):
         node_type = "person"
     if attribute == "url" and (re.search(r"https?://", q) or node_type in ("channel", "person", "company", "customer", "repository", "product")):
         attribute = None
     return Ask(type=node_type, attribute=attribute, count=count, weak=weak)
+
+
+FILLER = {
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "by", "with", "from", "at",
+    "as", "is", "are", "was", "were", "be", "been", "being", "who", "whom", "whose", "what",
+    "which", "when", "where", "why", "how", "did", "do", "does", "done", "has", "have", "had",
+    "this", "that", "these", "those", "it", "its", "me", "my", "our", "we", "you", "your", "i",
+    "us", "they", "them", "their", "there", "here", "any", "some", "all", "each", "every",
+    "one", "ones", "can", "could", "would", "will", "should", "may", "might", "must", "shall",
+    "please", "pls", "plz", "thanks", "thank", "thx", "asap", "quick", "q", "hey", "hi",
+    "hello", "sorry", "help", "know", "anyone", "someone", "somebody", "tell", "need", "needs",
+    "want", "wondering", "question", "just", "also", "again", "ever", "still", "really",
+    "actually", "exactly", "get", "got", "give", "show", "find", "list", "send", "let", "share",
+    "name", "names", "id", "ids", "up", "out", "about", "like", "not", "no", "yes", "so", "if",
+    "then", "than", "into", "over", "only", "very", "more", "most", "much", "many", "other",
+    "same", "such", "via", "per", "vs", "etc", "doc", "docs", "writing", "write", "note",
+    "notes", "time", "ok", "okay", "kind", "sort", "whoever", "whatever",
+}
+
+
+def leftover_terms(rest: str) -> list[str]:
+    """Content words of the question's unlinked part that no relation, type or attribute
+    word explains: a topic the graph path does not account for."""
+    text = rest
+    patterns = [*RELATION_WORDS.values(), *INVERSE_SAME_TYPE.values(), *ATTRIBUTES.values(), *(p for _, p in TYPE_WORDS)]
+    for pattern in patterns:
+        text = re.sub(rf"(?<![a-z])(?:{pattern})", " ", text, flags=re.IGNORECASE)
+    words = re.findall(r"[a-z][a-z0-9]+", text.lower())
+    return [w for w in words if len(w) >= 3 and w not in FILLER]
