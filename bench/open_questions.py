@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Open questions over HERB's entities and relations, the way employees type them.
 
     python3 bench/open_questions.py [--herb /work/shared/herb] [--seed 7]
@@ -32,6 +31,7 @@ import unicodedata
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 # --------------------------------------------------------------------------- corpus
 
@@ -86,27 +86,34 @@ class Corpus:
 
     def __init__(self, root: str):
         c = os.path.join(root, "corpus")
-        self.ids = json.load(open(os.path.join(root, "ids.json")))
+        with open(os.path.join(root, "ids.json")) as f:
+            self.ids = json.load(f)
         self.herb_ids = set(self.ids.values())
         d = os.path.join(c, "directory")
-        self.emp = {r["employee_id"]: r for r in csv.DictReader(open(os.path.join(d, "employees.csv")))}
-        self.cust = {r["customer_id"]: r for r in csv.DictReader(open(os.path.join(d, "customers.csv")))}
+        with open(os.path.join(d, "employees.csv")) as f:
+            self.emp = {r["employee_id"]: r for r in csv.DictReader(f)}
+        with open(os.path.join(d, "customers.csv")) as f:
+            self.cust = {r["customer_id"]: r for r in csv.DictReader(f)}
         self._slack(os.path.join(c, "slack"))
         self._github(os.path.join(c, "github", "repos"))
         self._docs(os.path.join(c, "docs"))
         self._meetings(os.path.join(c, "meetings"))
-        text = open(os.path.join(c, "links", "bookmarks.html"), encoding="utf-8").read()
+        with open(os.path.join(c, "links", "bookmarks.html"), encoding="utf-8") as f:
+            text = f.read()
         self.bookmarks = [(html.unescape(u), html.unescape(t).strip())
                           for u, t in re.findall(r'<DT><A HREF="([^"]*)"[^>]*>([^<]*)</A>', text)]
 
     def _slack(self, d):
-        self.channels = {ch["name"]: ch for ch in json.load(open(os.path.join(d, "channels.json")))}
+        with open(os.path.join(d, "channels.json")) as fh:
+            self.channels = {ch["name"]: ch for ch in json.load(fh)}
         self.msgs: list[Msg] = []
         self.created = {}                 # channel -> (creator, original name, cid)
         self.joins = defaultdict(list)    # channel -> [(eid, cid)]
         for name in sorted(self.channels):
             for f in sorted(glob.glob(os.path.join(d, name, "*.json"))):
-                for m in json.load(open(f, encoding="utf-8")):
+                with open(f, encoding="utf-8") as fh:
+                    day = json.load(fh)
+                for m in day:
                     msg = Msg(m.get("client_msg_id", ""), name, m.get("user", ""), m.get("text", ""),
                               os.path.basename(f)[:-5])
                     self.msgs.append(msg)
@@ -122,12 +129,15 @@ class Corpus:
         self.prs: list[PR] = []
         for f in sorted(glob.glob(os.path.join(d, "*", "*", "pulls.json"))):
             owner, repo = f.split(os.sep)[-3:-1]
-            for p in json.load(open(f, encoding="utf-8")):
+            with open(f, encoding="utf-8") as fh:
+                pulls = json.load(fh)
+            for p in pulls:
                 pr = PR(p["html_url"], owner, repo, p["number"], p["title"], p["state"],
                         bool(p.get("merged")), p["user"]["login"])
                 rf = os.path.join(os.path.dirname(f), "pulls", str(p["number"]), "reviews.json")
                 if os.path.exists(rf):
-                    pr.reviews = [(r["user"]["login"], r.get("state", "")) for r in json.load(open(rf, encoding="utf-8"))]
+                    with open(rf, encoding="utf-8") as fh:
+                        pr.reviews = [(r["user"]["login"], r.get("state", "")) for r in json.load(fh)]
                 self.prs.append(pr)
 
     def _docs(self, d):
@@ -136,27 +146,33 @@ class Corpus:
             p = os.path.join(d, f)
             meta, body = {}, ""
             if f.endswith(".md"):
-                m = re.match(r"---\n(.*?)\n---\n(.*)", open(p, encoding="utf-8").read(), re.S)
+                with open(p, encoding="utf-8") as fh:
+                    m = re.match(r"---\n(.*?)\n---\n(.*)", fh.read(), re.DOTALL)
                 for line in m.group(1).splitlines():
                     k, _, v = line.partition(":")
                     meta[k.strip()] = v.strip().strip('"')
                 body = m.group(2)
             elif f.endswith(".html"):
-                t = open(p, encoding="utf-8").read()
+                with open(p, encoding="utf-8") as fh:
+                    t = fh.read()
                 meta = {k: html.unescape(v) for k, v in re.findall(r'<meta name="(\w+)" content="([^"]*)"', t)}
-                meta["title"] = html.unescape(re.search(r"<title>(.*?)</title>", t, re.S).group(1))
+                meta["title"] = html.unescape(re.search(r"<title>(.*?)</title>", t, re.DOTALL).group(1))
                 meta["link"] = re.search(r'<link rel="canonical" href="([^"]*)"', t).group(1)
                 body = html.unescape(re.sub(r"<[^>]+>", " ", t.split("<body>", 1)[-1]))
             elif f.endswith(".docx"):
                 z = zipfile.ZipFile(p)
                 core = z.read("docProps/core.xml").decode("utf-8")
-                g = lambda tag: html.unescape((re.search(rf"<{tag}[^>]*>(.*?)</{tag}>", core, re.S) or [None, ""])[1])
+                def g(tag, core=core):
+                    return html.unescape((re.search(rf"<{tag}[^>]*>(.*?)</{tag}>", core, re.DOTALL) or [None, ""])[1])
                 meta = {"title": g("dc:title"), "author": g("dc:creator"), "type": g("dc:subject"),
                         "date": g("dcterms:created").rstrip("Z"), "link": g("dc:identifier")}
                 body = html.unescape(re.sub(r"<[^>]+>", " ", z.read("word/document.xml").decode("utf-8")))
             elif f.endswith(".pdf"):
-                raw = open(p, "rb").read().decode("latin-1")
-                g = lambda k: (re.search(rf"/{k} \((.*?)(?<!\\)\)", raw) or [None, ""])[1].replace("\\(", "(").replace("\\)", ")")
+                with open(p, "rb") as fh:
+                    raw = fh.read().decode("latin-1")
+
+                def g(k, raw=raw):
+                    return (re.search(rf"/{k} \((.*?)(?<!\\)\)", raw) or [None, ""])[1].replace("\\(", "(").replace("\\)", ")")
                 # ReportLab document info: the document's date is in /Creator, its link in /Keywords
                 meta = {"title": g("Title"), "author": g("Author"), "type": g("Subject"),
                         "date": g("Creator"), "link": g("Keywords")}
@@ -168,15 +184,17 @@ class Corpus:
         chats = {}
         for f in sorted(os.listdir(d)):
             if f.endswith("_chat.txt"):
-                rows = [mm.groups() for line in open(os.path.join(d, f), encoding="utf-8")
-                        if (mm := re.match(r"(\S+) ([^:]+): (.*)", line.rstrip("\n")))]
+                with open(os.path.join(d, f), encoding="utf-8") as fh:
+                    rows = [mm.groups() for line in fh
+                            if (mm := re.match(r"(\S+) ([^:]+): (.*)", line.rstrip("\n")))]
                 chats[f[:-9]] = ("meetings/" + f, rows)
         for f in sorted(os.listdir(d)):
             if not f.endswith(".vtt"):
                 continue
-            t = open(os.path.join(d, f), encoding="utf-8").read()
+            with open(os.path.join(d, f), encoding="utf-8") as fh:
+                t = fh.read()
             meta = {}
-            for line in re.search(r"NOTE\n(.*?)\n\n", t, re.S).group(1).splitlines():
+            for line in re.search(r"NOTE\n(.*?)\n\n", t, re.DOTALL).group(1).splitlines():
                 k, _, v = line.partition(":")
                 meta[k.strip()] = v.strip()
             m = Meeting("meetings/" + f, meta.get("Meeting", f[:-4]), meta.get("Date", ""), meta.get("Topic", ""),
@@ -193,7 +211,7 @@ class Corpus:
 
 # --------------------------------------------------------------------------- wording helpers
 
-MONTHS = "January February March April May June July August September October November December".split()
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
 URL_RE = re.compile(r"https?://[^\s<>|\"')]+")
 
 
@@ -404,7 +422,7 @@ class World:
             d.code = m.group(2)
             d.dtype = m.group(3)
             self.doc_groups[(d.code, d.dtype)].append(d)
-        for key, docs in self.doc_groups.items():
+        for docs in self.doc_groups.values():
             docs.sort(key=lambda x: x.date)
             vers = {d.version for d in docs}
             years = Counter(d.date[:4] for d in docs)
@@ -528,7 +546,7 @@ def fake_person(W, rng):
     r = rng.random()
     if r < 0.15:
         while True:
-            eid = "eid_%08x" % rng.getrandbits(32)
+            eid = f"eid_{rng.getrandbits(32):08x}"
             if eid not in W.C.emp:
                 return eid
     if r < 0.3:
@@ -540,8 +558,8 @@ def fake_person(W, rng):
 
 class Manager(Gen):
     relation, qtype = "manager", "person"
-    T = ["who is {p}'s manager?", "whos {p}'s manager", "who does {p} report to?", "{p} reports to who?",
-         "who's the manager of {p}", "manager for {p}?", "who is {p}'s boss", "who manages {p}?"]
+    T: ClassVar[list[str]] = ["who is {p}'s manager?", "whos {p}'s manager", "who does {p} report to?", "{p} reports to who?",
+                              "who's the manager of {p}", "manager for {p}?", "who is {p}'s boss", "who manages {p}?"]
 
     def candidates(self):
         return [e for e in sorted(self.C.emp) if self.C.emp[e]["manager_id"] in self.C.emp]
@@ -559,8 +577,8 @@ class Manager(Gen):
 
 class Reports(Manager):
     relation = "direct_reports"
-    T = ["who reports to {p}?", "who are {p}'s direct reports", "list {p}'s reports", "who's on {p}'s team (direct reports only)",
-         "which people does {p} manage?", "directs of {p}?", "who rolls up directly to {p}"]
+    T: ClassVar[list[str]] = ["who reports to {p}?", "who are {p}'s direct reports", "list {p}'s reports", "who's on {p}'s team (direct reports only)",
+                              "which people does {p} manage?", "directs of {p}?", "who rolls up directly to {p}"]
 
     def candidates(self):
         return [e for e in sorted(self.C.emp) if 1 <= len(self.W.reports.get(e, [])) <= 8]
@@ -574,8 +592,8 @@ class Reports(Manager):
 
 class Role(Manager):
     relation, qtype = "role", "content"
-    T = ["what is {p}'s role?", "whats {p}'s job title", "what does {p} do here?", "{p} role?",
-         "what's the title of {p}", "what position does {p} have", "what's {p}'s role on the team"]
+    T: ClassVar[list[str]] = ["what is {p}'s role?", "whats {p}'s job title", "what does {p} do here?", "{p} role?",
+                              "what's the title of {p}", "what position does {p} have", "what's {p}'s role on the team"]
 
     def candidates(self):
         return sorted(self.C.emp)
@@ -588,8 +606,8 @@ class Role(Manager):
 
 class Location(Manager):
     relation, qtype = "location", "content"
-    T = ["where is {p} based?", "whats {p}'s location", "which office is {p} in?", "where does {p} work from",
-         "{p} location?", "what city is {p} in", "is {p} remote or in an office? where"]
+    T: ClassVar[list[str]] = ["where is {p} based?", "whats {p}'s location", "which office is {p} in?", "where does {p} work from",
+                              "{p} location?", "what city is {p} in", "is {p} remote or in an office? where"]
 
     def candidates(self):
         return sorted(self.C.emp)
@@ -602,9 +620,9 @@ class Location(Manager):
 
 class CustomerCompany(Gen):
     relation, qtype = "customer_company", "company"
-    T = ["which company is customer {c} from?", "what company does our customer {c} work for", "{c} is a customer at which company",
-         "customer {c} - what company?", "who does the customer {c} work for", "company of customer {c}?",
-         "{c} (customer contact) works where?"]
+    T: ClassVar[list[str]] = ["which company is customer {c} from?", "what company does our customer {c} work for", "{c} is a customer at which company",
+                              "customer {c} - what company?", "who does the customer {c} work for", "company of customer {c}?",
+                              "{c} (customer contact) works where?"]
 
     def candidates(self):
         W = self.W
@@ -628,15 +646,15 @@ class CustomerCompany(Gen):
 
 # ---- pull requests by title
 
-BOUNDARY = set("in for of on to with from by and via during when the a an at into across".split())
+BOUNDARY = {"in", "for", "of", "on", "to", "with", "from", "by", "and", "via", "during", "when", "the", "a", "an", "at", "into", "across"}
 
 
 class PRByTitle(Gen):
     relation = "pr_author"
     qtype = "person"
     only_salesforce = True
-    T = ["who wrote {pr}?", "who opened {pr}", "author of {pr}?", "whose PR is {t}?", "who raised {pr}",
-         "who submitted {pr}?", "who made {pr}"]
+    T: ClassVar[list[str]] = ["who wrote {pr}?", "who opened {pr}", "author of {pr}?", "whose PR is {t}?", "who raised {pr}",
+                              "who submitted {pr}?", "who made {pr}"]
 
     def ok(self, p):
         return p.author in self.C.emp
@@ -704,13 +722,13 @@ class PRByTitle(Gen):
         r["title_variant"] = kind
         return r
 
-    FAKE_A = [""]
-    FAKE_B = ["Add Retry Backoff to", "Fix Pagination in", "Add a Caching Layer to", "Fix Timezone Handling in",
-              "Add Rate Limiting to", "Add Dark Mode to", "Support Bulk Export from", "Add Audit Logging to",
-              "Fix Locale Fallback in", "Reduce Memory Usage of", "Refactor", "Migrate", "Harden Input Validation in"]
-    FAKE_C = ["Webhook Dispatcher", "Billing Reconciliation Job", "Holiday Calendar Sync", "Invoice PDF Renderer",
-              "Kiosk Check-in Flow", "Parking Permit Module", "Warehouse Barcode Scanner", "Loyalty Points Ledger",
-              "Fleet Telematics Importer", "Cafeteria Menu Widget"]
+    FAKE_A: ClassVar[list[str]] = [""]
+    FAKE_B: ClassVar[list[str]] = ["Add Retry Backoff to", "Fix Pagination in", "Add a Caching Layer to", "Fix Timezone Handling in",
+                                   "Add Rate Limiting to", "Add Dark Mode to", "Support Bulk Export from", "Add Audit Logging to",
+                                   "Fix Locale Fallback in", "Reduce Memory Usage of", "Refactor", "Migrate", "Harden Input Validation in"]
+    FAKE_C: ClassVar[list[str]] = ["Webhook Dispatcher", "Billing Reconciliation Job", "Holiday Calendar Sync", "Invoice PDF Renderer",
+                                   "Kiosk Check-in Flow", "Parking Permit Module", "Warehouse Barcode Scanner", "Loyalty Points Ledger",
+                                   "Fleet Telematics Importer", "Cafeteria Menu Widget"]
 
     def fake_title(self, rng):
         W = self.W
@@ -734,8 +752,8 @@ class PRByTitle(Gen):
 
 class PRReviewers(PRByTitle):
     relation = "pr_reviewers"
-    T = ["who reviewed {pr}?", "reviewers on {pr}?", "who left reviews on {pr}", "who looked at {pr}",
-         "which people reviewed {pr}", "who was on the review for {pr}"]
+    T: ClassVar[list[str]] = ["who reviewed {pr}?", "reviewers on {pr}?", "who left reviews on {pr}", "who looked at {pr}",
+                              "which people reviewed {pr}", "who was on the review for {pr}"]
 
     def ok(self, p):
         return p.reviews and all(l in self.C.emp for l, _ in p.reviews)
@@ -746,8 +764,8 @@ class PRReviewers(PRByTitle):
 
 class PRApprovers(PRByTitle):
     relation = "pr_approvers"
-    T = ["who approved {pr}?", "who gave approval on {pr}", "which reviewers approved {pr}", "who signed off on {pr}",
-         "approvals on {pr}?", "who hit approve on {pr}"]
+    T: ClassVar[list[str]] = ["who approved {pr}?", "who gave approval on {pr}", "which reviewers approved {pr}", "who signed off on {pr}",
+                              "approvals on {pr}?", "who hit approve on {pr}"]
 
     def ok(self, p):
         return any(s == "APPROVED" for _, s in p.reviews) and all(l in self.C.emp for l, _ in p.reviews)
@@ -759,8 +777,8 @@ class PRApprovers(PRByTitle):
 class PRLink(PRByTitle):
     relation, qtype = "pr_link", "pr"
     only_salesforce = False
-    T = ["link to {pr}?", "whats the url of {pr}", "can u send me the link for {pr}", "github link for {pr}",
-         "where's {pr} on github", "url for {pr}?"]
+    T: ClassVar[list[str]] = ["link to {pr}?", "whats the url of {pr}", "can u send me the link for {pr}", "github link for {pr}",
+                              "where's {pr} on github", "url for {pr}?"]
 
     def ok(self, p):
         return True
@@ -772,8 +790,8 @@ class PRLink(PRByTitle):
 class PRState(PRByTitle):
     relation, qtype = "pr_state", "content"
     only_salesforce = False
-    T = ["was {pr} merged?", "status of {pr}?", "did {pr} get merged", "is {pr} still open?", "what happened to {pr}",
-         "{pr} - merged or not?", "has {pr} been merged yet"]
+    T: ClassVar[list[str]] = ["was {pr} merged?", "status of {pr}?", "did {pr} get merged", "is {pr} still open?", "what happened to {pr}",
+                              "{pr} - merged or not?", "has {pr} been merged yet"]
 
     def ok(self, p):
         return True
@@ -791,8 +809,8 @@ class PRState(PRByTitle):
 class ReviewedInRepo(Gen):
     relation, qtype = "prs_reviewed_in_repo", "pr"
     states = None
-    T = ["which PRs did {p} review in {repo}?", "PRs {p} reviewed in the {repo} repo", "what did {p} review in {repo}",
-         "list pull requests in {repo} that {p} reviewed", "{p}'s reviews in {repo}?", "pull requests in {repo} reviewed by {p}"]
+    T: ClassVar[list[str]] = ["which PRs did {p} review in {repo}?", "PRs {p} reviewed in the {repo} repo", "what did {p} review in {repo}",
+                              "list pull requests in {repo} that {p} reviewed", "{p}'s reviews in {repo}?", "pull requests in {repo} reviewed by {p}"]
 
     def index(self):
         idx = defaultdict(list)
@@ -833,9 +851,9 @@ class ReviewedInRepo(Gen):
 
 class ApprovedInRepo(ReviewedInRepo):
     relation = "prs_approved_in_repo"
-    states = {"APPROVED"}
-    T = ["which {repo} PRs did {p} approve?", "what has {p} approved in {repo}", "PRs approved by {p} in {repo}",
-         "{p} approvals in {repo} pls", "pull requests {p} signed off on in {repo}", "which PRs in {repo} got an approve from {p}"]
+    states: ClassVar[set[str]] = {"APPROVED"}
+    T: ClassVar[list[str]] = ["which {repo} PRs did {p} approve?", "what has {p} approved in {repo}", "PRs approved by {p} in {repo}",
+                              "{p} approvals in {repo} pls", "pull requests {p} signed off on in {repo}", "which PRs in {repo} got an approve from {p}"]
 
 
 # ---- documents
@@ -846,8 +864,8 @@ FAKE_CODES = ["zenAIX", "quillAIX", "nimbAIX", "lumaProX", "VortexForce", "brioA
 
 class DocAuthor(Gen):
     relation, qtype = "doc_author", "person"
-    T = ["who wrote {d}?", "author of {d}?", "who put together {d}", "whose doc is {d}", "who's the author of {d}",
-         "who drafted {d}?", "who owns {d}"]
+    T: ClassVar[list[str]] = ["who wrote {d}?", "author of {d}?", "who put together {d}", "whose doc is {d}", "who's the author of {d}",
+                              "who drafted {d}?", "who owns {d}"]
 
     def candidates(self):
         out = []
@@ -857,7 +875,7 @@ class DocAuthor(Gen):
             else:
                 for d in docs:
                     if any(q.isdigit() for q in d.quals) and d.author in self.C.emp:
-                        out.append((key, [q for q in d.quals if q.isdigit()][0], [d]))
+                        out.append((key, next(q for q in d.quals if q.isdigit()), [d]))
         return out
 
     def ask(self, c, rng):
@@ -877,8 +895,8 @@ class DocAuthor(Gen):
 
 class DocLink(DocAuthor):
     relation, qtype = "doc_link", "url"
-    T = ["link to {d}?", "where can i find {d}", "url for {d} pls", "send me the link to {d}", "whats the link for {d}",
-         "do we have a link to {d}?"]
+    T: ClassVar[list[str]] = ["link to {d}?", "where can i find {d}", "url for {d} pls", "send me the link to {d}", "whats the link for {d}",
+                              "do we have a link to {d}?"]
 
     def candidates(self):
         return [((d.code, d.dtype), q, [d]) for key, docs in sorted(self.W.doc_groups.items()) for d in docs for q in d.quals]
@@ -893,8 +911,8 @@ class DocLink(DocAuthor):
 
 class DocDate(DocLink):
     relation, qtype = "doc_date", "content"
-    T = ["when was {d} written?", "date of {d}?", "what's the date on {d}", "when is {d} dated",
-         "what date was {d} published", "when did {d} come out?"]
+    T: ClassVar[list[str]] = ["when was {d} written?", "date of {d}?", "what's the date on {d}", "when is {d} dated",
+                              "what date was {d} published", "when did {d} come out?"]
 
     def ask(self, c, rng):
         r = DocLink.ask(self, c, rng)
@@ -905,32 +923,25 @@ class DocDate(DocLink):
 
 # ---- bookmarks
 
-STOP = set("""a an the of and or to in for on with by is are was were be as at from that this these those it its how
-into using use used via about over exploring examining highlighting their your our his her which what who when where why can will more most other such
-detailed blog post article news official website site page demo video showing works work overview guide repo repository
-library github tool tools open source open-source comprehensive discussing discusses explaining explains including
-provides providing offering offers resource resources step-by-step tutorial insights insight look new
-""".split())
+STOP = {"a", "an", "the", "of", "and", "or", "to", "in", "for", "on", "with", "by", "is", "are", "was", "were", "be", "as", "at", "from", "that", "this", "these", "those", "it", "its", "how", "into", "using", "use", "used", "via", "about", "over", "exploring", "examining", "highlighting", "their", "your", "our", "his", "her", "which", "what", "who", "when", "where", "why", "can", "will", "more", "most", "other", "such", "detailed", "blog", "post", "article", "news", "official", "website", "site", "page", "demo", "video", "showing", "works", "work", "overview", "guide", "repo", "repository", "library", "github", "tool", "tools", "open", "source", "open-source", "comprehensive", "discussing", "discusses", "explaining", "explains", "including", "provides", "providing", "offering", "offers", "resource", "resources", "step-by-step", "tutorial", "insights", "insight", "look", "new"}
 
 
-GENERIC = set('''ai ai's ais data role impact future trends trend benefits benefit importance significance application
-applications exploring examining highlighting covering detailing showcasing using various latest recent current key
-ways better improve improving enhance enhancing potential effective advanced modern'''.split())
+GENERIC = {'ai', "ai's", 'ais', 'data', 'role', 'impact', 'future', 'trends', 'trend', 'benefits', 'benefit', 'importance', 'significance', 'application', 'applications', 'exploring', 'examining', 'highlighting', 'covering', 'detailing', 'showcasing', 'using', 'various', 'latest', 'recent', 'current', 'key', 'ways', 'better', 'improve', 'improving', 'enhance', 'enhancing', 'potential', 'effective', 'advanced', 'modern'}
 
 
 class BookmarkURL(Gen):
     relation, qtype = "bookmark_url", "url"
-    T = ["link to the {kind} about {kw}?", "whats the url of that {kind} on {kw}", "where's the {kind} on {kw}",
-         "can someone share the link for the {kind} about {kw}", "bookmark for the {kind} on {kw}?",
-         "do we have a link to the {kind} on {kw}", "url of the {site}{kind} about {kw} pls", "that {site}{kind} on {kw} - link?"]
-    T_DEMO = ["link to the {kw} demo?", "where's the demo for {kw}", "do we have a bookmark for the {kw} demo",
-              "url of the {kw} demo pls", "can someone send the demo link for {kw}"]
+    T: ClassVar[list[str]] = ["link to the {kind} about {kw}?", "whats the url of that {kind} on {kw}", "where's the {kind} on {kw}",
+                              "can someone share the link for the {kind} about {kw}", "bookmark for the {kind} on {kw}?",
+                              "do we have a link to the {kind} on {kw}", "url of the {site}{kind} about {kw} pls", "that {site}{kind} on {kw} - link?"]
+    T_DEMO: ClassVar[list[str]] = ["link to the {kw} demo?", "where's the demo for {kw}", "do we have a bookmark for the {kw} demo",
+                                   "url of the {kw} demo pls", "can someone send the demo link for {kw}"]
     LEAD = re.compile(r"^(?:(?:a|an|the)\s+)?(?:(?:detailed|comprehensive|brief|recent|step-by-step|in-depth|insightful|"
                       r"official|useful|short)\s+)*(?:techcrunch\s+|forbes\s+|wired\s+|medium\s+|harvard business review\s+)?"
                       r"(?:news article|blog post|article|tutorial|guide|demo video|demo|documentation|website|site|"
                       r"github repo(?:sitory)?|repo(?:sitory)?)(?:\s+and documentation)?\s*"
                       r"(?:on|about|discussing|that discusses|explaining|showing|highlighting|covering|detailing|"
-                      r"exploring|for|of|from|by|which|that)?\s+", re.I)
+                      r"exploring|for|of|from|by|which|that)?\s+", re.IGNORECASE)
 
     def candidates(self):
         C = self.C
@@ -968,12 +979,12 @@ class BookmarkURL(Gen):
         return out
 
     def kind(self, t):
-        m = re.search(r"(news article|blog post|article|demo|tutorial|guide|documentation|website|site|repo)", t, re.I)
+        m = re.search(r"(news article|blog post|article|demo|tutorial|guide|documentation|website|site|repo)", t, re.IGNORECASE)
         k = m.group(1).lower() if m else "page"
         return {"site": "website", "repo": "github repo"}.get(k, k)
 
     def ask(self, c, rng):
-        i, u, t, spans = c
+        _i, u, t, spans = c
         kw = rng.choice(spans)
         if rng.random() < 0.4:
             kw = kw.lower()
@@ -983,15 +994,15 @@ class BookmarkURL(Gen):
         host = re.sub(r"^https?://(www\.)?", "", u).split("/")[0].split(".")
         site = host[-2] if len(host) >= 2 and host[-2] not in ("github", "slack", "co") else ""
         if kind == "demo" and "video" not in t.lower():
-            kw = re.sub(r"^how\s+|\s+works$", "", kw, flags=re.I)
+            kw = re.sub(r"^how\s+|\s+works$", "", kw, flags=re.IGNORECASE)
             q = rng.choice(self.T_DEMO).format(kw=kw)
         else:
             q = rng.choice(self.T).format(kind=kind, kw=kw, site=(site + " " if site and rng.random() < 0.5 else ""))
         return row(self.relation, self.qtype, "", casual(q, rng, [kw]), [u], [self.C.herb(u)])
 
-    FAKE_TOPICS = ["sourdough starters", "marathon taper weeks", "vintage synthesizer repair", "urban beekeeping",
-                   "bonsai pruning", "chess endgame drills", "kayak rolling technique", "espresso grinder burrs",
-                   "orchid repotting", "medieval siege engines"]
+    FAKE_TOPICS: ClassVar[list[str]] = ["sourdough starters", "marathon taper weeks", "vintage synthesizer repair", "urban beekeeping",
+                                        "bonsai pruning", "chess endgame drills", "kayak rolling technique", "espresso grinder burrs",
+                                        "orchid repotting", "medieval siege engines"]
 
     def fake(self, rng):
         for _ in range(20):
@@ -1024,13 +1035,13 @@ def quote_variant(s, rng):
 
 class QuoteSpeaker(Gen):
     relation, qtype = "quote_speaker", "person"
-    T_SLACK = ['who said "{q}"?', 'who wrote "{q}" in slack', "who posted this: {q}", 'someone said "{q}" - who was it?',
-               'whose message is "{q}"', 'who mentioned "{q}"']
-    T_MEET = ['who said "{q}" in the meeting?', 'who in the call said "{q}"', 'which person said "{q}" during the meeting',
-              'who said "{q}"?', 'in a meeting someone said "{q}" - who?']
+    T_SLACK: ClassVar[list[str]] = ['who said "{q}"?', 'who wrote "{q}" in slack', "who posted this: {q}", 'someone said "{q}" - who was it?',
+                                    'whose message is "{q}"', 'who mentioned "{q}"']
+    T_MEET: ClassVar[list[str]] = ['who said "{q}" in the meeting?', 'who in the call said "{q}"', 'which person said "{q}" during the meeting',
+                                   'who said "{q}"?', 'in a meeting someone said "{q}" - who?']
 
     def candidates(self):
-        W, C = self.W, self.C
+        C = self.C
         out = []
         for m in C.msgs:
             if m.user in C.emp:
@@ -1047,7 +1058,7 @@ class QuoteSpeaker(Gen):
         return self.W.blob.count(norm_text(s)) == 1
 
     def ask(self, c, rng):
-        src, s, who, cite, where, obj = c
+        src, s, who, cite, _where, _obj = c
         if not self.unique(s):
             return None
         # a speaker name said twice in one meeting by different people would already be unresolved
@@ -1064,12 +1075,12 @@ class QuoteSpeaker(Gen):
             return obj.channel.split("-")[-1] if not re.search(r"-[0-9a-f]{6}$", obj.channel) else obj.channel.split("-")[-2]
         return obj.product
 
-    FAKE_A = ["honestly i think we should", "can we please", "i'd rather we", "let's not forget to", "i still think we need to"]
-    FAKE_B = ["move the invoice reconciliation rollout", "pause the cafeteria kiosk migration", "rename the loyalty ledger service",
-              "freeze the parking permit integration", "rewrite the holiday calendar sync"]
-    FAKE_C = ["until legal signs off on the vendor contract", "before the board offsite in lisbon",
-              "since the warehouse scanners keep timing out", "after the fleet telematics pilot wraps up",
-              "because the auditors flagged it last quarter"]
+    FAKE_A: ClassVar[list[str]] = ["honestly i think we should", "can we please", "i'd rather we", "let's not forget to", "i still think we need to"]
+    FAKE_B: ClassVar[list[str]] = ["move the invoice reconciliation rollout", "pause the cafeteria kiosk migration", "rename the loyalty ledger service",
+                                   "freeze the parking permit integration", "rewrite the holiday calendar sync"]
+    FAKE_C: ClassVar[list[str]] = ["until legal signs off on the vendor contract", "before the board offsite in lisbon",
+                                   "since the warehouse scanners keep timing out", "after the fleet telematics pilot wraps up",
+                                   "because the auditors flagged it last quarter"]
 
     def fake_quote(self, rng):
         while True:
@@ -1085,10 +1096,10 @@ class QuoteSpeaker(Gen):
 
 class QuoteWhere(QuoteSpeaker):
     relation, qtype = "quote_where", "content"
-    T_SLACK = ['which channel was "{q}" posted in?', 'where did someone say "{q}"', 'in what channel is the message "{q}"',
-               '"{q}" - which slack channel was that?', 'what channel had "{q}"']
-    T_MEET = ['which meeting was "{q}" said in?', 'in which meeting did someone say "{q}"', '"{q}" - what meeting was that from',
-              'where was "{q}" said?', 'which call had someone saying "{q}"']
+    T_SLACK: ClassVar[list[str]] = ['which channel was "{q}" posted in?', 'where did someone say "{q}"', 'in what channel is the message "{q}"',
+                                    '"{q}" - which slack channel was that?', 'what channel had "{q}"']
+    T_MEET: ClassVar[list[str]] = ['which meeting was "{q}" said in?', 'in which meeting did someone say "{q}"', '"{q}" - what meeting was that from',
+                                   'where was "{q}" said?', 'which call had someone saying "{q}"']
 
     def ask(self, c, rng):
         r = QuoteSpeaker.ask(self, c, rng)
@@ -1111,10 +1122,10 @@ MEETING_TOPIC_WORDS = {
 
 class MeetingAttendees(Gen):
     relation, qtype = "meeting_attendees", "person"
-    T = ["who attended the {prod} {topic} meeting on {date}?", "who was in the {prod} {topic} meeting {date}",
-         "attendees of the {date} {prod} meeting?", "who joined the {prod} call on {date}",
-         "participants in the {prod} {topic} meeting on {date}", "who was at the {prod} {topic} sync {date}",
-         "list everyone in the {prod} meeting from {date}"]
+    T: ClassVar[list[str]] = ["who attended the {prod} {topic} meeting on {date}?", "who was in the {prod} {topic} meeting {date}",
+                              "attendees of the {date} {prod} meeting?", "who joined the {prod} call on {date}",
+                              "participants in the {prod} {topic} meeting on {date}", "who was at the {prod} {topic} sync {date}",
+                              "list everyone in the {prod} meeting from {date}"]
 
     def same(self, m, fn):
         g = self.W.group(m.product)
@@ -1157,11 +1168,11 @@ class MeetingAttendees(Gen):
 
 class MeetingDate(MeetingAttendees):
     relation, qtype = "meeting_date", "content"
-    T_PLAN = ["when was the {prod} {topic} meeting?", "when did the {prod} team meet about the {doc}?",
-              "what day was the {doc} review for {prod}", "date of the {prod} {topic} meeting?",
-              "when did we have the {prod} {topic} call"]
-    T_DEV = ["when was {name}?", "date of the {name} meeting", "when did {name} happen", "what day was the {name} call?",
-             "when was the meeting {name}"]
+    T_PLAN: ClassVar[list[str]] = ["when was the {prod} {topic} meeting?", "when did the {prod} team meet about the {doc}?",
+                                   "what day was the {doc} review for {prod}", "date of the {prod} {topic} meeting?",
+                                   "when did we have the {prod} {topic} call"]
+    T_DEV: ClassVar[list[str]] = ["when was {name}?", "date of the {name} meeting", "when did {name} happen", "what day was the {name} call?",
+                                  "when was the meeting {name}"]
 
     def candidates(self):
         return list(self.C.meetings)
@@ -1175,7 +1186,7 @@ class MeetingDate(MeetingAttendees):
             g = self.W.group(m.product)
             if len([x for x in self.C.meetings if x.product in g and x.topic == m.topic]) != 1:
                 return None
-            doc = rng.choice(DOC_TYPES[[k for k, v in DOC_TYPES.items() if v[0] == m.topic][0]][1])
+            doc = rng.choice(DOC_TYPES[next(k for k, v in DOC_TYPES.items() if v[0] == m.topic)][1])
             q = rng.choice(self.T_PLAN).format(prod=self.prod_text(m.product, rng), topic=rng.choice(MEETING_TOPIC_WORDS[m.topic]), doc=doc)
             prot = []
         return row(self.relation, self.qtype, m.product, casual(q, rng, prot), m.date[:10], [self.C.herb(m.file)])
@@ -1199,8 +1210,8 @@ def channel_base(name):
 
 class ChannelCreator(Gen):
     relation, qtype = "channel_creator", "person"
-    T = ["who created #{ch}?", "who made the {ch} channel", "who started {ch} in slack", "creator of #{ch}?",
-         "who set up the {ch} channel?", "who opened the slack channel {ch}"]
+    T: ClassVar[list[str]] = ["who created #{ch}?", "who made the {ch} channel", "who started {ch} in slack", "creator of #{ch}?",
+                              "who set up the {ch} channel?", "who opened the slack channel {ch}"]
 
     def candidates(self):
         C = self.C
@@ -1222,7 +1233,7 @@ class ChannelCreator(Gen):
         return n if rng.random() < 0.75 else n.lower()
 
     def ask(self, c, rng):
-        n, (creator, orig, cid) = c
+        n, (creator, _orig, cid) = c
         ch = self.ch_text(n, rng)
         q = rng.choice(self.T).format(ch=ch)
         return row(self.relation, self.qtype, channel_product(n), casual(q, rng), [creator], [cid])
@@ -1250,8 +1261,8 @@ def channel_product(n):
 
 class ChannelMembers(ChannelCreator):
     relation = "channel_members"
-    T = ["who is in #{ch}?", "members of the {ch} channel?", "who's in {ch} on slack", "list the people in #{ch}",
-         "who belongs to the {ch} channel", "which people are members of {ch}?"]
+    T: ClassVar[list[str]] = ["who is in #{ch}?", "members of the {ch} channel?", "who's in {ch} on slack", "list the people in #{ch}",
+                              "who belongs to the {ch} channel", "which people are members of {ch}?"]
 
     def candidates(self):
         C = self.C
@@ -1277,8 +1288,8 @@ class ChannelMembers(ChannelCreator):
 
 class LinkWhere(Gen):
     relation, qtype = "link_where", "content"
-    T = ["where was {u} shared?", "which channel had the link {u}", "in what channel did someone post {u}",
-         "{u} - which channel or meeting was that posted in?", "where did {u} get shared", "where was this link posted: {u}"]
+    T: ClassVar[list[str]] = ["where was {u} shared?", "which channel had the link {u}", "in what channel did someone post {u}",
+                              "{u} - which channel or meeting was that posted in?", "where did {u} get shared", "where was this link posted: {u}"]
 
     def candidates(self):
         out = []
@@ -1314,8 +1325,8 @@ class LinkWhere(Gen):
 
 class LinkWho(LinkWhere):
     relation, qtype = "link_sharer", "person"
-    T = ["who shared {u}?", "who posted the link {u}", "who dropped {u} in slack", "who sent {u}?", "who linked {u}",
-         "who shared this: {u}"]
+    T: ClassVar[list[str]] = ["who shared {u}?", "who posted the link {u}", "who dropped {u} in slack", "who sent {u}?", "who linked {u}",
+                              "who shared this: {u}"]
 
     def candidates(self):
         out = []
@@ -1337,9 +1348,9 @@ class LinkWho(LinkWhere):
 
 class ChainPRAuthorManager(PRByTitle):
     relation, qtype = "chain_pr_author_manager", "person"
-    T = ["who is the manager of the person who wrote {pr}?", "whos the boss of whoever opened {pr}",
-         "{pr} - who does its author report to?", "manager of the author of {pr}?",
-         "the person who authored {pr}, who's their manager"]
+    T: ClassVar[list[str]] = ["who is the manager of the person who wrote {pr}?", "whos the boss of whoever opened {pr}",
+                              "{pr} - who does its author report to?", "manager of the author of {pr}?",
+                              "the person who authored {pr}, who's their manager"]
 
     def ok(self, p):
         return p.author in self.C.emp and self.C.emp[p.author]["manager_id"] in self.C.emp
@@ -1351,9 +1362,9 @@ class ChainPRAuthorManager(PRByTitle):
 
 class ChainRepoAuthorReviewers(ReviewedInRepo):
     relation, qtype = "chain_reviewers_of_authors_prs", "person"
-    T = ["who reviewed the PRs {p} opened in {repo}?", "reviewers on {p}'s pull requests in {repo}",
-         "who reviews {p}'s PRs in {repo}", "who looked at PRs authored by {p} in {repo}",
-         "which people reviewed {p}'s {repo} PRs"]
+    T: ClassVar[list[str]] = ["who reviewed the PRs {p} opened in {repo}?", "reviewers on {p}'s pull requests in {repo}",
+                              "who reviews {p}'s PRs in {repo}", "who looked at PRs authored by {p} in {repo}",
+                              "which people reviewed {p}'s {repo} PRs"]
 
     def candidates(self):
         idx = defaultdict(list)
@@ -1380,8 +1391,8 @@ class ChainRepoAuthorReviewers(ReviewedInRepo):
 
 class ChainDocAuthorManager(DocAuthor):
     relation = "chain_doc_author_manager"
-    T = ["who is the manager of the person who wrote {d}?", "who's the manager of {d}'s author",
-         "who does the author of {d} report to?", "whos the boss of whoever wrote {d}", "{d}: who manages its author?"]
+    T: ClassVar[list[str]] = ["who is the manager of the person who wrote {d}?", "who's the manager of {d}'s author",
+                              "who does the author of {d} report to?", "whos the boss of whoever wrote {d}", "{d}: who manages its author?"]
 
     def candidates(self):
         return [c for c in DocAuthor.candidates(self) if self.C.emp[c[2][0].author]["manager_id"] in self.C.emp]
@@ -1396,10 +1407,10 @@ class ChainDocAuthorManager(DocAuthor):
 
 class ChainQuoteRole(QuoteSpeaker):
     relation, qtype = "chain_quote_speaker_role", "content"
-    T_SLACK = ['what\'s the role of whoever said "{q}"?', 'what does the person who wrote "{q}" do here',
-               'job title of the person who posted "{q}"?', 'someone said "{q}" - what is their role']
-    T_MEET = ['in the meeting someone said "{q}" - what\'s their role?', 'what is the job title of the person who said "{q}"',
-              'whoever said "{q}" in the call, what role do they have', 'what\'s the role of the one who said "{q}"?']
+    T_SLACK: ClassVar[list[str]] = ['what\'s the role of whoever said "{q}"?', 'what does the person who wrote "{q}" do here',
+                                    'job title of the person who posted "{q}"?', 'someone said "{q}" - what is their role']
+    T_MEET: ClassVar[list[str]] = ['in the meeting someone said "{q}" - what\'s their role?', 'what is the job title of the person who said "{q}"',
+                                   'whoever said "{q}" in the call, what role do they have', 'what\'s the role of the one who said "{q}"?']
 
     def ask(self, c, rng):
         r = QuoteSpeaker.ask(self, c, rng)
@@ -1411,8 +1422,8 @@ class ChainQuoteRole(QuoteSpeaker):
 
 class ChainChannelCreatorLocation(ChannelCreator):
     relation, qtype = "chain_channel_creator_location", "content"
-    T = ["where is the person who created #{ch} based?", "which office is whoever made {ch} in",
-         "the creator of the {ch} channel - where do they work from?", "what city is the person who set up {ch} in?"]
+    T: ClassVar[list[str]] = ["where is the person who created #{ch} based?", "which office is whoever made {ch} in",
+                              "the creator of the {ch} channel - where do they work from?", "what city is the person who set up {ch} in?"]
 
     def ask(self, c, rng):
         r = ChannelCreator.ask(self, c, rng)
@@ -1501,8 +1512,7 @@ def main() -> int:
     rows = generate(args.herb, args.seed, args.per_family, args.unanswerable)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     by = Counter((r["relation"], r["answerable"]) for r in rows)
     for rel in dict.fromkeys(f.relation for f in FAMILIES):
         print(f"{rel:34s} {by[(rel, True)]:3d} answerable  {by[(rel, False)]:3d} no answer")

@@ -17,7 +17,6 @@ from typing import Any
 
 from qa.chat import ChatClient, LLMError
 from qa.records import Answer, Hop, Trace
-from qa.structured import Principal
 from qa.tools import Finish, ToolResult, Tools
 
 SYSTEM = """You answer questions about one company's Slack messages, GitHub pull requests, \
@@ -48,18 +47,17 @@ class LLMAgent:
         self.max_seconds = max_seconds
         self.clock = clock
 
-    def answer(self, question: str, principal: Principal = None,
-               on_hop: Callable[[Hop], None] | None = None) -> Answer:
+    def answer(self, question: str, on_hop: Callable[[Hop], None] | None = None) -> Answer:
         started = self.clock()
         trace = Trace(on_hop)
         trace.append(Hop(step="llm", action="agent", detail={
             "model": self.client.model, "tools": self.tools.names, "max_steps": self.max_steps}))
-        answer = self.loop(question, principal, trace, started + self.max_seconds)
+        answer = self.loop(question, trace, started + self.max_seconds)
         answer.hops = trace
         answer.seconds = self.clock() - started
         return answer
 
-    def loop(self, question: str, principal: Principal, trace: Trace, deadline: float) -> Answer:
+    def loop(self, question: str, trace: Trace, deadline: float) -> Answer:
         system = SYSTEM.format(tools=", ".join(self.tools.names), steps=self.max_steps)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": question}]
@@ -68,24 +66,24 @@ class LLMAgent:
         for turn in range(self.max_steps):
             left = deadline - self.clock()
             if left <= 0:
-                return self.fallback(question, principal, trace, f"wall time of {self.max_seconds:g} s spent")
+                return self.fallback(question, trace, f"wall time of {self.max_seconds:g} s spent")
             try:
                 message = self.client.complete(messages, schemas, timeout=min(self.client.timeout, left))
             except LLMError as exc:
-                return self.fallback(question, principal, trace, f"the endpoint failed: {exc}")
+                return self.fallback(question, trace, f"the endpoint failed: {exc}")
             calls = message.get("tool_calls") or []
             content = message.get("content")
             if not isinstance(calls, list) or not (calls or isinstance(content, str) and content.strip()):
-                return self.fallback(question, principal, trace, "the model replied with neither tool calls nor an answer")
+                return self.fallback(question, trace, "the model replied with neither tool calls nor an answer")
             if not calls:
                 mentioned = [n for n in returned if n in content]
-                return self.finish(Finish(text=content.strip(), citations=mentioned), question, principal, returned, trace)
+                return self.finish(Finish(text=content.strip(), citations=mentioned), question, returned, trace)
             calls = [normal_call(c, turn, i) for i, c in enumerate(calls)]
             messages.append({"role": "assistant", "content": content or "", "tool_calls": calls})
             for call in calls:
                 name, raw = call["function"]["name"], call["function"]["arguments"]
                 try:
-                    result = self.tools.call(name, raw, principal)
+                    result = self.tools.call(name, raw)
                 except Exception as exc:  # noqa: BLE001 - a failing tool is reported to the model
                     result = ToolResult(error=f"{name} failed: {type(exc).__name__}: {exc}")
                 detail = dict(result.args) if result.args is not None else {"arguments": raw[:500]}
@@ -93,12 +91,12 @@ class LLMAgent:
                     detail["error"] = result.error
                 trace.append(Hop(step="tool", action=str(name)[:80], detail=detail, found=result.found))
                 if result.finish is not None:
-                    return self.finish(result.finish, question, principal, returned, trace)
+                    return self.finish(result.finish, question, returned, trace)
                 returned.update(dict.fromkeys(result.native_ids))
                 messages.append({"role": "tool", "tool_call_id": call["id"], "content": result.content()})
-        return self.fallback(question, principal, trace, f"no answer within {self.max_steps} steps")
+        return self.fallback(question, trace, f"no answer within {self.max_steps} steps")
 
-    def finish(self, final: Finish, question: str, principal: Principal, returned: dict[str, None],
+    def finish(self, final: Finish, question: str, returned: dict[str, None],
                trace: Trace) -> Answer:
         """The model's answer, cited only by native ids the tools returned in this run."""
         asked = list(dict.fromkeys(c.strip() for c in final.citations if c.strip()))
@@ -111,7 +109,7 @@ class LLMAgent:
             question=question, kind="list" if items else "text",
             answer_type=final.answer_type or (self.tools.answer_type_of(items) if items else "content"),
             items=items, text=text, answerable=answerable,
-            citations=self.tools.cite(kept, principal) if answerable else [],
+            citations=self.tools.cite(kept) if answerable else [],
         )
         detail: dict[str, Any] = {"by": "llm"}
         if dropped:
@@ -120,10 +118,10 @@ class LLMAgent:
                          found=len(items) or int(answerable)))
         return answer
 
-    def fallback(self, question: str, principal: Principal, trace: Trace, reason: str) -> Answer:
+    def fallback(self, question: str, trace: Trace, reason: str) -> Answer:
         """The offline answer, its hops continuing the trace after one that says why."""
         trace.append(Hop(step="fallback", action="offline", detail={"reason": reason[:300]}))
-        return self.tools.offline(question, principal, on_hop=trace.append)
+        return self.tools.offline(question, on_hop=trace.append)
 
 
 def normal_call(call: Any, turn: int, index: int) -> dict[str, Any]:

@@ -9,15 +9,6 @@ from typing import Any
 
 from index.catalog import Catalog
 
-Principal = str | Sequence[str] | None
-
-
-def principals_of(principal: Principal) -> list[str] | None:
-    """The principals a caller reads as (None: a trusted local caller who reads everything)."""
-    if principal is None:
-        return None
-    return [principal] if isinstance(principal, str) else sorted(set(principal))
-
 COLUMNS = (
     "id, source, native_id, kind, group_id, title, url, author, people, created_at, "
     "container, meta, text, acl"
@@ -25,22 +16,17 @@ COLUMNS = (
 
 
 class CatalogHops:
-    """Read-only structured queries over the catalog, restricted to what a principal may read."""
+    """Read-only structured queries over one catalog (a caller's permitted view, or the whole
+    catalog for the trusted local caller)."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self._cache: dict[tuple, list[dict[str, Any]]] = {}
 
-    def _rows(self, sql: str, params: Sequence[Any], principal: Principal) -> list[dict[str, Any]]:
-        readers = principals_of(principal)
-        key = (sql, tuple(tuple(p) if isinstance(p, list) else p for p in params), tuple(readers or ("",)), readers is None)
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        key = (sql, tuple(tuple(p) if isinstance(p, list) else p for p in params))
         if key not in self._cache:
-            acl = ""
-            args = list(params)
-            if readers is not None:
-                acl = " AND list_has_any(acl, ?::VARCHAR[])"
-                args.append(["*", *readers])
-            rows = self.catalog.query(sql + acl + " ORDER BY created_at NULLS LAST, native_id", args)
+            rows = self.catalog.query(sql + " ORDER BY created_at NULLS LAST, native_id", list(params))
             for row in rows:
                 row["meta"] = json.loads(row["meta"] or "{}")
             if len(self._cache) > 256:
@@ -48,9 +34,7 @@ class CatalogHops:
             self._cache[key] = rows
         return self._cache[key]
 
-    def in_containers(
-        self, source: str, containers: Sequence[str], principal: Principal = None
-    ) -> list[dict[str, Any]]:
+    def in_containers(self, source: str, containers: Sequence[str]) -> list[dict[str, Any]]:
         """Every indexed document of a source in the given containers, oldest first."""
         if not containers:
             return []
@@ -58,18 +42,16 @@ class CatalogHops:
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' AND source = ? "
             "AND container IN (SELECT unnest(?::VARCHAR[]))",
             [source, sorted(containers)],
-            principal,
         )
 
-    def of_source(self, source: str, principal: Principal = None) -> list[dict[str, Any]]:
+    def of_source(self, source: str) -> list[dict[str, Any]]:
         """Every indexed document of a source."""
         return self._rows(
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' AND source = ?",
             [source],
-            principal,
         )
 
-    def in_groups(self, groups: Sequence[str], principal: Principal = None) -> list[dict[str, Any]]:
+    def in_groups(self, groups: Sequence[str]) -> list[dict[str, Any]]:
         """Every indexed document of the given groups (a thread, a channel-day), oldest first."""
         if not groups:
             return []
@@ -77,10 +59,9 @@ class CatalogHops:
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' "
             "AND group_id IN (SELECT unnest(?::VARCHAR[]))",
             [sorted(set(groups))],
-            principal,
         )
 
-    def by_native_ids(self, native_ids: Sequence[str], principal: Principal = None) -> dict[str, dict[str, Any]]:
+    def by_native_ids(self, native_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Documents by native id (any source)."""
         if not native_ids:
             return {}
@@ -88,6 +69,5 @@ class CatalogHops:
             f"SELECT {COLUMNS} FROM documents WHERE status = 'indexed' AND native_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
             [sorted(set(native_ids))],
-            principal,
         )
         return {r["native_id"]: r for r in rows}

@@ -3,8 +3,7 @@ relation, search, read, the offline plan, and the final answer.
 
 Each tool is a plain method over one answerer's catalog, graph, linker and store; an
 answerer is built per caller over a view of what the caller may read, so a tool can
-neither return nor cite anything outside it (and reads and searches are also filtered by
-the caller's principals). Arguments are pydantic models, whose JSON schemas are the
+neither return nor cite anything outside it. Arguments are pydantic models, whose JSON schemas are the
 `tools` parameter of a chat completion; a call with unparseable, unknown or invalid
 arguments gets an error the model can read, never an exception.
 """
@@ -23,7 +22,6 @@ from index.graph import RELATIONS
 from index.records import Query
 from qa.graphview import ARTIFACTS
 from qa.records import Answer, AnswerType, Citation
-from qa.structured import Principal, principals_of
 
 if TYPE_CHECKING:
     from qa.agent import Answerer
@@ -128,7 +126,7 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 
 class Tools:
-    """The tools over one answerer; `offline(question, principal, on_hop=None)` answers
+    """The tools over one answerer; `offline(question, on_hop=None)` answers
     without an LLM (the answerer's own `answer` unless given)."""
 
     def __init__(self, answerer: Answerer, offline: OfflineAnswer | None = None,
@@ -139,12 +137,12 @@ class Tools:
         self.hops = answerer.hops
         self.store = answerer.store
         self.embedder = answerer.embedder
-        self.cite: Callable[[list[str], Principal], list[Citation]] = answerer.cite
+        self.cite: Callable[[list[str]], list[Citation]] = answerer.cite
         self.offline: OfflineAnswer = offline or answerer.answer
         self.max_chars = max_chars
         self.max_rows = max_rows
         self.by_name = {t.name: t for t in TOOLS}
-        self.methods: dict[str, Callable[[Any, Principal], ToolResult]] = {
+        self.methods: dict[str, Callable[[Any], ToolResult]] = {
             "find_entities": self.find_entities, "follow_relation": self.follow_relation,
             "search": self.search, "read": self.read, "plan": self.plan, "answer": self.finish,
         }
@@ -158,7 +156,7 @@ class Tools:
         return [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                   "parameters": schema_of(t.args)}} for t in TOOLS]
 
-    def call(self, name: Any, arguments: Any, principal: Principal = None) -> ToolResult:
+    def call(self, name: Any, arguments: Any) -> ToolResult:
         """Run one tool call as the model sent it (arguments as a JSON string or an object)."""
         tool = self.by_name.get(name) if isinstance(name, str) else None
         if tool is None:
@@ -177,11 +175,11 @@ class Tools:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5])
             return ToolResult(error=f"invalid arguments for {tool.name}: {problems}", args=arguments)
-        result = self.methods[tool.name](args, principal)
+        result = self.methods[tool.name](args)
         result.args = args.model_dump(mode="json", exclude_defaults=True)
         return result
 
-    def find_entities(self, args: FindEntities, principal: Principal = None) -> ToolResult:
+    def find_entities(self, args: FindEntities) -> ToolResult:
         links = self.linker.link(args.text)
         ids = [c for m in links.mentions for c in m.candidates[:8]]
         rows = self.graph.nodes(ids)
@@ -210,7 +208,7 @@ class Tools:
         found = [n for n in typed if n in self.graph.types]
         return found[0] if len(found) == 1 else None
 
-    def follow_relation(self, args: FollowRelation, principal: Principal = None) -> ToolResult:
+    def follow_relation(self, args: FollowRelation) -> ToolResult:
         node = self.resolve(args.entity_id)
         if node is None:
             return ToolResult(error=f"no entity {args.entity_id!r}; find it with find_entities first")
@@ -246,26 +244,26 @@ class Tools:
         payload = {"from": node, "results": shown, "more": max(0, len(ends) - len(shown))}
         return ToolResult(payload, len(ends), native)
 
-    def search(self, args: Search, principal: Principal = None) -> ToolResult:
+    def search(self, args: Search) -> ToolResult:
         if self.store is None or self.embedder is None:
             return ToolResult(error="this store has no text index; use find_entities and follow_relation")
         query = Query(text=args.query, k=args.k, sources=args.sources, containers=args.containers,
-                      since=args.since, until=args.until, principals=principals_of(principal))
+                      since=args.since, until=args.until)
         hits = self.store.search(query, self.embedder.encode([args.query])[0])
         results = [{"native_ids": h.native_ids[:20], "source": h.source, "kind": h.kind, "title": h.title,
                     "container": h.container, "created_at": h.created_at.isoformat() if h.created_at else None,
                     "text": h.text[:600]} for h in hits]
         return ToolResult({"results": results}, len(hits), [n for r in results for n in r["native_ids"]])
 
-    def read(self, args: Read, principal: Principal = None) -> ToolResult:
-        row = self.hops.by_native_ids([args.native_id], principal).get(args.native_id)
+    def read(self, args: Read) -> ToolResult:
+        row = self.hops.by_native_ids([args.native_id]).get(args.native_id)
         if row is None:
             return ToolResult(error=f"no readable document {args.native_id!r}")
         native = [row["native_id"]]
         text = row["text"] or ""
         if row["source"] == "slack" and row.get("group_id"):
             lines, size, native = [], 0, []
-            for m in self.hops.in_groups([row["group_id"]], principal):
+            for m in self.hops.in_groups([row["group_id"]]):
                 line = f"[{m['native_id']}] {m['author'] or ''}: {m['text'] or ''}"
                 if size + len(line) > self.max_chars and lines:
                     break
@@ -280,15 +278,15 @@ class Tools:
                    "text": text[: self.max_chars], "truncated": len(text) > self.max_chars}
         return ToolResult(payload, 1, native)
 
-    def plan(self, args: PlanQuestion, principal: Principal = None) -> ToolResult:
-        answer = self.offline(args.question, principal)
+    def plan(self, args: PlanQuestion) -> ToolResult:
+        answer = self.offline(args.question)
         cited = [c.native_id for c in answer.citations][: self.max_rows]
         payload = {"answerable": answer.answerable, "kind": answer.kind, "answer_type": answer.answer_type,
                    "items": answer.items[: self.max_rows], "text": answer.text[: self.max_chars],
                    "citations": cited, "more citations": max(0, len(answer.citations) - len(cited))}
         return ToolResult(payload, len(answer.items) or int(answer.answerable), cited)
 
-    def finish(self, args: Finish, principal: Principal = None) -> ToolResult:
+    def finish(self, args: Finish) -> ToolResult:
         return ToolResult(found=len(args.items) or int(bool(args.text)), finish=args)
 
     def item_of(self, item: str) -> str:

@@ -14,6 +14,7 @@ from index.profile import build_profiles
 from qa.agent import Answerer
 from qa.analysis import constraints_of
 from qa.lexicon import Lexicon
+from qa.permitted import PermittedCatalog
 from qa.readers import read_release_team, reverted_numbers
 from qa.records import Analysis
 from tests.test_qa_units import corpus_docs
@@ -99,16 +100,20 @@ def test_a_caller_reads_as_itself_and_its_groups_and_never_cites_what_it_cannot_
     cat = Catalog(tmp_path / "c.duckdb")
     docs = [d.model_copy(update={"acl": ["team-w"]}) if d.source == "slack" else d for d in corpus_docs()]
     commit(cat, docs)
-    answerer = Answerer(cat)
-    assert answerer.answer(BUGS, principal=["eid_zz", "team-w"]).items == ["BlueWave"]
-    assert not answerer.answer(BUGS, principal=["eid_zz"]).answerable
-    review = answerer.answer(
-        "Find employee IDs of the authors and key reviewers of the Product Vision Document for the WidgetForce product?",
-        principal="eid_zz",
-    )
-    assert review.items == ["eid_a1"]
-    assert {c.source for c in review.citations} == {"docs"}
     cat.close()
+    views = [PermittedCatalog(tmp_path / "c.duckdb", p) for p in (["eid_zz", "team-w"], ["eid_zz"])]
+    member, outsider = (Answerer(v) for v in views)
+    assert member.answer(BUGS).items == ["BlueWave"]
+    assert not outsider.answer(BUGS).answerable
+    public = Catalog(tmp_path / "public.duckdb")
+    commit(public, [d for d in docs if d.source != "slack"])
+    question = "Find employee IDs of the authors and key reviewers of the Product Vision Document for the WidgetForce product?"
+    review, never_held = outsider.answer(question), Answerer(public).answer(question)
+    assert (review.items, review.answerable, review.citations) == (never_held.items, never_held.answerable, never_held.citations)
+    assert all(c.source != "slack" for c in review.citations)
+    public.close()
+    for view in views:
+        view.close()
 
 
 def load_paraphrase():

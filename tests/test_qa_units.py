@@ -14,8 +14,11 @@ from qa.agent import Answerer
 from qa.analysis import QuestionAnalyzer, answer_type_of, constraints_of, doc_type_of
 from qa.bugs import read_bugs, summary_of
 from qa.lexicon import Lexicon
+from qa.permitted import PermittedCatalog
+from qa.plans import PlanContext
 from qa.readers import topic_pr_titles
 from qa.router import KnowledgeRouter
+from qa.structured import CatalogHops
 
 CORPUS = Path(__file__).parent / "fixtures" / "qa" / "corpus.json"
 
@@ -96,10 +99,10 @@ def test_a_store_without_documents_names_no_doc_type():
     assert doc_type_of("Who wrote the vision doc?", ["Product Vision Document"]) == "Product Vision Document"
 
 
-def test_router_sends_bug_questions_to_bug_channels_and_records_why(lexicon):
+def test_router_sends_bug_questions_to_bug_channels_and_records_why(catalog, lexicon):
     analysis = QuestionAnalyzer(lexicon).analyze("Find bugs reported by BlueWave in WidgetForce that did not require any fixes")
-    route = KnowledgeRouter(lexicon).route(analysis)
-    assert route.plan == "bugs"
+    route = KnowledgeRouter(PlanContext(CatalogHops(catalog), lexicon)).route(analysis)
+    assert route.plan.name == "bugs"
     assert route.containers["slack"] == ["bug-alice-WidgetForce"]
     hop = route.hop()
     assert hop.step == "route" and any("WidgetForce" in why for why in hop.detail["why"])
@@ -204,7 +207,10 @@ def test_principal_without_access_gets_no_answer(tmp_path):
     docs = [d.model_copy(update={"acl": ["eid_a1"]}) if d.source == "slack" else d for d in corpus_docs()]
     for source in sorted({d.source for d in docs}):
         cat.commit(source, "run", [d for d in docs if d.source == source])
-    question = "Find the name of company that has the maximum number of reopened bugs in WidgetForce."
-    assert Answerer(cat).answer(question, principal="eid_a1").items == ["BlueWave"]
-    assert not Answerer(cat).answer(question, principal="eid_zz").answerable
     cat.close()
+    question = "Find the name of company that has the maximum number of reopened bugs in WidgetForce."
+    reader, outsider = (PermittedCatalog(tmp_path / "c.duckdb", [p]) for p in ("eid_a1", "eid_zz"))
+    assert Answerer(reader).answer(question).items == ["BlueWave"]
+    assert not Answerer(outsider).answer(question).answerable
+    reader.close()
+    outsider.close()

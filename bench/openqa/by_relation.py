@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Per-relation scores for the open-question set, with HERB's own scorer.
 
     python3 bench/openqa/by_relation.py bench/openqa/questions.jsonl ANSWERS.jsonl
