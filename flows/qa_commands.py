@@ -89,13 +89,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(answer.model_dump(mode="json"), indent=2))
         return 0
-    if not answer.answerable:
-        print("No answer: the evidence does not support one.")
-    elif answer.kind == "list":
-        for item in answer.items:
-            print(f"- {item}")
-    else:
-        print(answer.text)
+    print(answer.readable())
     if answer.citations:
         print(f"\nCitations ({len(answer.citations)}):")
         for c in answer.citations[:25]:

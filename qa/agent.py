@@ -22,6 +22,7 @@ from qa.planner import GraphResult, Planner
 from qa.plans import SEARCH, PlanContext
 from qa.reasoner import OfflineReasoner, Reasoner
 from qa.records import Analysis, Answer, Citation, Evidence, Hop, Trace
+from qa.render import label_items
 from qa.router import KnowledgeRouter
 from qa.structured import CatalogHops
 
@@ -83,6 +84,7 @@ class Answerer:
             else:
                 evidence = route.plan.gather(analysis, route.containers, self.context, trace)
             answer = self.finish(analysis, self.with_naming(analysis, evidence), trace)
+        answer.labels = label_items(answer.items, answer.answer_type, self.graph)
         answer.seconds = time.perf_counter() - start
         return answer
 

@@ -71,6 +71,7 @@ class Answer(BaseModel):
     kind: Literal["list", "text"] = "list"
     answer_type: AnswerType = "content"
     items: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
     text: str = ""
     answerable: bool = False
     citations: list[Citation] = Field(default_factory=list)
@@ -80,6 +81,14 @@ class Answer(BaseModel):
     def payload(self) -> list[str] | str:
         """The answer in the benchmark's shape: a list of items or a text."""
         return self.items if self.kind == "list" else self.text
+
+    def readable(self) -> str:
+        """The answer as a person reads it: one labelled item a line, or the text."""
+        if not self.answerable:
+            return "No answer in the store."
+        if self.kind == "list":
+            return "\n".join(f"- {label}" for label in (self.labels or self.items))
+        return self.text
 
 
 class Evidence(BaseModel):

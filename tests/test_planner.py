@@ -94,3 +94,12 @@ def test_an_ambiguous_name_lists_its_candidates(answerer):
     assert "eid_alex0003" in note and "eid_alex0004" in note
     narrowed = answerer.answer("what is the location of Alex Kim, the Product Manager")
     assert narrowed.text == "Seattle"
+
+
+def test_answers_read_as_names_roles_and_titles(answerer):
+    people = answerer.answer("who reviewed add tile cache invalidation")
+    assert sorted(people.labels) == ["Alex Kim, Engineering Lead (eid_alex0003)", "Priya Nair, QA Specialist (eid_qa000005)"]
+    assert people.readable().splitlines() == [f"- {label}" for label in people.labels]
+    link = answerer.answer("link to the pr add tile cache invalidation")
+    assert link.items == ["https://github.com/acme/Glimmer/pull/7"]
+    assert link.labels == ["Add tile cache invalidation (https://github.com/acme/Glimmer/pull/7)"]
