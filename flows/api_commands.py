@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,26 +43,28 @@ def keys_path(settings: Settings) -> Path:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from qa.api import JsonLogFormatter, create_app
-    from qa.api_models import ApiLimits
+    from qa.serve.http import create_app
+    from qa.serve.service import json_logging
 
     api = ApiSettings()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("quarry.api")
-    logger.handlers = [handler]
-    logger.setLevel(api.log_level.upper())
-    logger.propagate = False
+    json_logging("quarry.api", api.log_level)
+    service = open_service(settings, api, embed=not args.no_embed)
+    uvicorn.run(create_app(service, api.model_name), host=args.host or api.host, port=args.port or api.port,
+                access_log=False, log_level=api.log_level, proxy_headers=False)
+    return 0
+
+
+def open_service(settings: Settings, api: ApiSettings, embed: bool = True) -> Any:
+    """The serving wing's `Service` over the store, with the embedding model unless told not
+    to (or there are no chunks yet) and the LLM reasoner when one is configured."""
+    from qa.serve.service import Service
+
     embedder = None
-    if api.embed and not args.no_embed and Path(settings.lance_uri).exists():
+    if api.embed and embed and Path(settings.lance_uri).exists():
         from transforms.embed import Embedder
 
         embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    limits = ApiLimits(**api.model_dump(include=set(ApiLimits.model_fields)))
-    app = create_app(settings.store, embedder, build_reasoner(settings), limits, api.model_name)
-    uvicorn.run(app, host=args.host or api.host, port=args.port or api.port,
-                access_log=False, log_level=api.log_level)
-    return 0
+    return Service(settings.store, embedder, build_reasoner(settings), api)
 
 
 def build_reasoner(settings: Settings) -> Any:
@@ -77,7 +78,7 @@ def build_reasoner(settings: Settings) -> Any:
 
 
 def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     record, key = KeyStore(keys_path(settings)).create(args.principal, args.groups)
     if args.json:
@@ -90,7 +91,7 @@ def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     if KeyStore(keys_path(settings)).revoke(args.key_id):
         print(f"revoked {args.key_id}")
@@ -100,7 +101,7 @@ def run_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     keys = KeyStore(keys_path(settings)).list_keys()
     if args.json:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from qa.serve.models import ApiLimits
 
 
 class Settings(BaseSettings):
@@ -61,22 +64,21 @@ class Settings(BaseSettings):
             os.environ.setdefault(key, value)
 
 
-class ApiSettings(BaseSettings):
-    """HTTP API settings from `QUARRY_API_*` environment variables; the CLI overrides them."""
+class ApiSettings(BaseSettings, ApiLimits):
+    """Serving settings (HTTP API, MCP, Slack bot) from `QUARRY_API_*` environment variables;
+    the limits and their defaults are `ApiLimits`'. The CLI overrides host and port.
+    `QUARRY_API_TRUSTED_PROXIES` is a comma-separated list of addresses or networks."""
 
-    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore", frozen=True)
 
     host: str = "127.0.0.1"
     port: int = 8000
-    rate_per_minute: float = 120.0
-    burst: int = 30
-    failed_keys_per_minute: float = 10.0
-    failed_keys_burst: int = 20
-    max_body_bytes: int = 64 * 1024
-    refresh_s: float = 2.0
-    answerers: int = 16
-    searches: int = 4
-    chat_citations: int = 10
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_name: str = "quarry"
     embed: bool = True
     log_level: str = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def split(cls, value: Any) -> Any:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value

@@ -18,7 +18,10 @@ from flows.sync import SourceSync
 from index.catalog import Catalog
 from index.lance import LanceStore
 from index.profile import build_profiles
-from qa.api_auth import KeyStore
+from qa.serve.auth import KeyStore
+from qa.serve.http import create_app
+from qa.serve.models import ApiLimits
+from qa.serve.service import Service
 from tests.conftest import ListConnector
 from transforms.engine import LocalEngine
 
@@ -106,6 +109,11 @@ def make_keys(root: Path) -> dict[str, str]:
     }
 
 
+def api_app(root: Path, embedder=None, reasoner=None, limits: ApiLimits | None = None):
+    """The HTTP API over the store at `root`."""
+    return create_app(Service(root, embedder, reasoner, limits))
+
+
 class LiveServer:
     """A uvicorn server for an ASGI app on a free loopback port, run in a thread."""
 
@@ -117,7 +125,7 @@ class LiveServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
