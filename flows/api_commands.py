@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flows.qa_commands import build_reasoner, query_embedder
 from flows.settings import ApiSettings, Settings
 
 
@@ -61,20 +62,8 @@ def open_service(settings: Settings, api: ApiSettings, embed: bool = True) -> An
 
     embedder = None
     if api.embed and embed and Path(settings.lance_uri).exists():
-        from transforms.embed import Embedder
-
-        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
+        embedder = query_embedder()
     return Service(settings.store, embedder, build_reasoner(settings), api)
-
-
-def build_reasoner(settings: Settings) -> Any:
-    """The LLM reasoner when one is configured, else None (the offline default)."""
-    if not (settings.llm_base_url and settings.llm_model):
-        return None
-    from qa.reasoner import LLMReasoner
-
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
 
 
 def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:

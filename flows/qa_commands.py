@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from flows.lazy import Lazy
 from flows.settings import Settings
 
 
@@ -27,31 +29,47 @@ def add_qa_commands(subparsers: Any) -> None:
     answer.set_defaults(handler=run_answer)
 
 
+def open_chunks(uri: str) -> Any:
+    from index.lance import LanceStore
+
+    return LanceStore(uri)
+
+
+def query_embedder() -> Any:
+    from transforms.query_embed import QueryEmbedder
+
+    return QueryEmbedder()
+
+
+def build_reasoner(settings: Settings) -> Any:
+    """The LLM reasoner when one is configured, else None (the offline default)."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    from qa.reasoner import LLMReasoner
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
+
+
 def build_answerer(settings: Settings, principals: list[str] | None = None) -> Any:
     """An Answerer over the store, with the LLM reasoner when one is configured; with
-    `principals`, over a view of the store holding only what they may read."""
-    from index.catalog import Catalog
+    `principals`, over a view of the store holding only what they may read. The chunk store
+    and the embedding model are made on first use (a text hop)."""
     from qa.agent import Answerer
-    from qa.permitted import PermittedCatalog, PermittedStore
-    from qa.reasoner import LLMReasoner, OfflineReasoner
+    from qa.reasoner import OfflineReasoner
 
-    catalog: Any = Catalog(settings.catalog_path, read_only=True) if principals is None else (
-        PermittedCatalog(settings.catalog_path, principals)
-    )
-    store: Any = None
-    embedder = None
-    if Path(settings.lance_uri).exists():
-        from index.lance import LanceStore
-        from transforms.embed import Embedder
+    store: Any = Lazy(partial(open_chunks, settings.lance_uri)) if Path(settings.lance_uri).exists() else None
+    if principals is None:
+        from index.catalog import Catalog
 
-        store = LanceStore(settings.lance_uri)
-        store = store if principals is None else PermittedStore(store, principals)
-        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    reasoner: Any = OfflineReasoner()
-    if settings.llm_base_url and settings.llm_model:
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        reasoner = LLMReasoner(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s)
-    return Answerer(catalog, store, embedder, reasoner)
+        catalog: Any = Catalog(settings.catalog_path, read_only=True)
+    else:
+        from qa.permitted import PermittedCatalog, PermittedStore
+
+        catalog = PermittedCatalog(settings.catalog_path, principals)
+        store = PermittedStore(store, principals) if store is not None else None
+    embedder = Lazy(query_embedder) if store is not None else None
+    return Answerer(catalog, store, embedder, build_reasoner(settings) or OfflineReasoner())
 
 
 def principals_of(args: argparse.Namespace) -> list[str] | None:

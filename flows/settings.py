@@ -19,6 +19,7 @@ class Settings(BaseSettings):
 
     store: Path = Path(".quarry")
     prefect_home: Path | None = None
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
     slack_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("QUARRY_SLACK_TOKEN", "SLACK_TOKEN")
     )
@@ -40,13 +41,14 @@ class Settings(BaseSettings):
     def lance_uri(self) -> str:
         return str(self.store / "lance")
 
-    def prepare_runtime(self) -> None:
-        """Create the store folder and keep every library offline and quiet.
+    def prepare_runtime(self, create_store: bool = True) -> None:
+        """Create the store folder (unless told not to) and keep every library offline and quiet.
 
-        Model hubs, telemetry and analytics are switched off, and Prefect keeps its state
-        beside the store unless `prefect_home` says otherwise.
+        Model hubs, telemetry, analytics and progress bars are switched off, and Prefect keeps
+        its state beside the store unless `prefect_home` says otherwise.
         """
-        self.store.mkdir(parents=True, exist_ok=True)
+        if create_store:
+            self.store.mkdir(parents=True, exist_ok=True)
         home = self.prefect_home or self.store / "prefect"
         defaults = {
             "HF_HUB_OFFLINE": "1",
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
             "DO_NOT_TRACK": "1",
             "SCARF_NO_ANALYTICS": "true",
             "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
             "LANCE_LOG": "error",
             "PREFECT_HOME": str(home.resolve()),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
