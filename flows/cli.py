@@ -12,6 +12,7 @@ from typing import Any
 
 from connectors.records import SOURCES
 from flows.api_commands import add_api_commands
+from flows.chat_commands import add_chat_commands
 from flows.deploy import add_deploy_commands
 from flows.errors import UserError, explain
 from flows.qa_commands import add_qa_commands
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.choices[name].set_defaults(handler=handler)
     add_qa_commands(commands)
     add_api_commands(commands)
+    add_chat_commands(commands)
     add_deploy_commands(commands)
     return parser
 

@@ -81,6 +81,7 @@ class ApiSettings(BaseSettings, ApiLimits):
     model_name: str = "quarry"
     embed: bool = True
     log_level: str = "info"
+    key: SecretStr | None = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -77,6 +77,18 @@ def private_docs() -> list[SourceDoc]:
 
 
 PRIVATE_IDS = {d.native_id for d in private_docs()}
+BUGS = "which company has the most reopened bugs in wdgAIX?"
+NIGHTJAR = "What does Nightjar launch with for field teams?"
+PROSE = "What does WidgetForce render for retail analysts?"
+SECRETS = ("Kestrel", "kestrel", "violet", "Violet", "Nightjar launches", SECRET_CHANNEL, NIGHTJAR_CHANNEL, "acme/Vault")
+
+
+def leaks(text: str, asked: str) -> list[str]:
+    """Private native ids, names and words in a response body, other than those it was asked."""
+    found = [s for s in SECRETS if s in text and s.lower() not in asked.lower()]
+    return found + [n for n in PRIVATE_IDS if f'"{n}"' in text or f"{n}\n" in text]
+
+
 
 
 def public_docs() -> list[SourceDoc]:

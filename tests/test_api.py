@@ -33,23 +33,22 @@ from qa.serve.models import ApiLimits
 from qa.serve.service import JsonLogFormatter
 from qa.serve.store import GatedStore
 from tests.api_server import (
+    BUGS,
+    NIGHTJAR,
     NIGHTJAR_CHANNEL,
-    PRIVATE_IDS,
+    PROSE,
     SECRET_CHANNEL,
     VAULT_PR,
     LiveServer,
     api_app,
     build_store,
+    leaks,
     make_keys,
     private_docs,
     public_docs,
     sse_events,
 )
 
-BUGS = "which company has the most reopened bugs in wdgAIX?"
-NIGHTJAR = "What does Nightjar launch with for field teams?"
-PROSE = "What does WidgetForce render for retail analysts?"
-SECRETS = ("Kestrel", "kestrel", "violet", "Violet", "Nightjar launches", SECRET_CHANNEL, NIGHTJAR_CHANNEL, "acme/Vault")
 GENEROUS = ApiLimits(rate_per_minute=60000, burst=10000, refresh_s=0)
 
 
@@ -369,12 +368,6 @@ def test_chunk_searches_wait_at_the_gate(store_root):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: gated.search(query), range(16)))
     assert Counting.peak == 2 and all(r == results[0] for r in results) and results[0]
-
-
-def leaks(text: str, asked: str) -> list[str]:
-    """Private native ids, names and words in a response body, other than those it was asked."""
-    found = [s for s in SECRETS if s in text and s.lower() not in asked.lower()]
-    return found + [n for n in PRIVATE_IDS if f'"{n}"' in text or f"{n}\n" in text]
 
 
 def outsider_responses(server: LiveServer, key: str) -> dict[tuple[str, str], str]:
