@@ -57,9 +57,9 @@ def over_http(server: LiveServer, key: str, calls: list[tuple[str, dict]]) -> di
     """Tool list and the results of `calls`, through the SDK client over streamable HTTP."""
 
     async def session() -> dict:
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
-            async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
-                return await run_calls(client, calls)
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        async with http, Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            return await run_calls(client, calls)
 
     return anyio.run(session)
 
