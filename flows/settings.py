@@ -82,6 +82,16 @@ class ApiSettings(BaseSettings, ApiLimits):
     embed: bool = True
     log_level: str = "info"
     key: SecretStr | None = None
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_APP_TOKEN", "SLACK_APP_TOKEN")
+    )
+    slack_api_url: str | None = Field(default=None, validation_alias="QUARRY_SLACK_API_URL")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
