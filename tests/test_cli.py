@@ -39,7 +39,7 @@ def quarry(*args: str, store: Path, env: dict | None = None) -> subprocess.Compl
     environment.pop("PREFECT_API_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", "--store", str(store), *args],
-        capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300,
+        check=False, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300,
     )
 
 
