@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from flows.qa_commands import build_agent, query_embedder
 from flows.settings import ApiSettings, Settings
 
 
@@ -44,32 +44,30 @@ def keys_path(settings: Settings) -> Path:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from flows.qa_commands import build_agent
-    from qa.api import JsonLogFormatter, create_app
-    from qa.api_models import ApiLimits
+    from qa.serve.http import create_app
+    from qa.serve.service import json_logging
 
     api = ApiSettings()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("quarry.api")
-    logger.handlers = [handler]
-    logger.setLevel(api.log_level.upper())
-    logger.propagate = False
-    embedder = None
-    if api.embed and not args.no_embed and Path(settings.lance_uri).exists():
-        from transforms.embed import Embedder
-
-        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    limits = ApiLimits(**api.model_dump(include=set(ApiLimits.model_fields)))
-    app = create_app(settings.store, embedder, limits=limits, model_name=api.model_name,
-                     agent=build_agent(settings))
-    uvicorn.run(app, host=args.host or api.host, port=args.port or api.port,
-                access_log=False, log_level=api.log_level)
+    json_logging("quarry.api", api.log_level)
+    service = open_service(settings, api, embed=not args.no_embed)
+    uvicorn.run(create_app(service, api.model_name), host=args.host or api.host, port=args.port or api.port,
+                access_log=False, log_level=api.log_level, proxy_headers=False)
     return 0
 
 
+def open_service(settings: Settings, api: ApiSettings, embed: bool = True) -> Any:
+    """The serving wing's `Service` over the store, with the embedding model unless told not
+    to (or there are no chunks yet), and the LLM agent when an endpoint is configured."""
+    from qa.serve.service import Service
+
+    embedder = None
+    if api.embed and embed and Path(settings.lance_uri).exists():
+        embedder = query_embedder()
+    return Service(settings.store, embedder, limits=api, agent=build_agent(settings))
+
+
 def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     record, key = KeyStore(keys_path(settings)).create(args.principal, args.groups)
     if args.json:
@@ -82,7 +80,7 @@ def run_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     if KeyStore(keys_path(settings)).revoke(args.key_id):
         print(f"revoked {args.key_id}")
@@ -92,7 +90,7 @@ def run_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.api_auth import KeyStore
+    from qa.serve.auth import KeyStore
 
     keys = KeyStore(keys_path(settings)).list_keys()
     if args.json:

@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from connectors.records import SOURCES, TerminalError
+from connectors.records import SOURCES
 from flows.api_commands import add_api_commands
+from flows.chat_commands import add_chat_commands
 from flows.deploy import add_deploy_commands
+from flows.errors import UserError, explain
 from flows.qa_commands import add_qa_commands
 from flows.settings import Settings
+
+READS_STORE = {"stats", "search", "failures", "ask", "answer", "serve", "mcp", "slack-bot"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quarry", description=__doc__)
     parser.add_argument("--store", type=Path, help="store folder (default $QUARRY_STORE or .quarry)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="pull every configured source into the store")
@@ -26,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--engine", choices=["local", "dask", "beam"],
                         help="where parse / chunk / embed run (default: the config's engine)")
     ingest.add_argument("--json", action="store_true", help="print the run report as JSON")
+    ingest.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
     stats = commands.add_parser("stats", help="documents, chunks and failures in the store")
     stats.add_argument("--json", action="store_true")
@@ -43,28 +51,56 @@ def build_parser() -> argparse.ArgumentParser:
         commands.choices[name].set_defaults(handler=handler)
     add_qa_commands(commands)
     add_api_commands(commands)
+    add_chat_commands(commands)
     add_deploy_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings(store=args.store) if args.store else Settings()
-    settings.prepare_runtime()
     try:
+        settings = Settings(store=args.store) if args.store else Settings()
+        settings.prepare_runtime(create_store=args.command not in READS_STORE)
+        if args.command in READS_STORE and not settings.catalog_path.exists():
+            raise UserError(f"no store at {settings.store}: run `quarry ingest --config FILE` first, "
+                            "or pass --store / set QUARRY_STORE")
         return args.handler(args, settings)
-    except TerminalError as exc:
-        print(f"quarry: {exc}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            print("quarry: interrupted", file=sys.stderr)
+            return 130
+        message = explain(exc, getattr(args, "config", None))
+        if message is None:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            message = (f"internal error: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:"
+                       f"{last.lineno}; run with --debug for the traceback)")
+        print(f"quarry: {message}", file=sys.stderr)
         return 2
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.ingest import ingest
+    """Through the Prefect flow when a Prefect API is configured; else the same run directly,
+    with no temporary server, and a live display on a terminal."""
+    from flows.display import LiveProgress, LogProgress
 
-    report = ingest(str(args.config), str(settings.store), args.source, args.engine)
+    if settings.prefect_api_url:
+        from flows.ingest import ingest
+
+        report = ingest(str(args.config), str(settings.store), args.source, args.engine,
+                        log_progress=not (args.json or args.quiet))
+    else:
+        from flows.run import run_ingest as run
+
+        progress: Any = None
+        if not (args.json or args.quiet):
+            progress = LiveProgress() if sys.stderr.isatty() else LogProgress()
+        with progress if isinstance(progress, LiveProgress) else nullcontext():
+            report = run(str(args.config), str(settings.store), args.source, args.engine, progress=progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
-    else:
+    elif not args.quiet:
         print_report(report)
     return 0 if report["status"] == "completed" else 1
 
@@ -86,7 +122,7 @@ def store_stats(settings: Settings) -> dict[str, Any]:
     from index.catalog import Catalog
     from index.lance import LanceStore
 
-    catalog = Catalog(settings.catalog_path)
+    catalog = Catalog(settings.catalog_path, read_only=True)
     try:
         stats = catalog.stats()
     finally:
@@ -110,12 +146,10 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
     from index.lance import LanceStore
     from index.records import Query
-    from transforms.embed import Embedder
+    from transforms.query_embed import QueryEmbedder
 
     query = Query(text=args.text, k=args.k, mode=args.mode, sources=args.source)
-    vector = None
-    if args.mode != "text":
-        vector = Embedder(batch_size=1, dtype=settings.embed_dtype).encode([args.text])[0]
+    vector = QueryEmbedder().encode([args.text])[0] if args.mode != "text" else None
     hits = LanceStore(settings.lance_uri).search(query, vector)
     if args.json:
         print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
@@ -130,7 +164,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
 def run_failures(args: argparse.Namespace, settings: Settings) -> int:
     from index.catalog import Catalog
 
-    catalog = Catalog(settings.catalog_path)
+    catalog = Catalog(settings.catalog_path, read_only=True)
     try:
         rows = catalog.failures()
     finally:

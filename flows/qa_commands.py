@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from flows.lazy import Lazy
 from flows.settings import Settings
 
 
@@ -28,28 +30,16 @@ def add_qa_commands(subparsers: Any) -> None:
     answer.set_defaults(handler=run_answer)
 
 
-def build_answerer(settings: Settings, principals: list[str] | None = None) -> Any:
-    """An Answerer over the store, driven by the LLM agent when an endpoint is configured;
-    with `principals`, over a view of the store holding only what they may read."""
-    from index.catalog import Catalog
-    from qa.agent import Answerer
-    from qa.permitted import PermittedCatalog, PermittedStore
+def open_chunks(uri: str) -> Any:
+    from index.lance import LanceStore
 
-    catalog: Any = Catalog(settings.catalog_path, read_only=True) if principals is None else (
-        PermittedCatalog(settings.catalog_path, principals)
-    )
-    store: Any = None
-    embedder = None
-    if Path(settings.lance_uri).exists():
-        from index.lance import LanceStore
-        from transforms.embed import Embedder
+    return LanceStore(uri)
 
-        store = LanceStore(settings.lance_uri)
-        store = store if principals is None else PermittedStore(store, principals)
-        embedder = Embedder(batch_size=1, dtype=settings.embed_dtype)
-    answerer = Answerer(catalog, store, embedder)
-    agent = build_agent(settings)
-    return agent(answerer) if agent else answerer
+
+def query_embedder() -> Any:
+    from transforms.query_embed import QueryEmbedder
+
+    return QueryEmbedder()
 
 
 def build_agent(settings: Settings) -> Callable[[Any], Any] | None:
@@ -65,6 +55,28 @@ def build_agent(settings: Settings) -> Callable[[Any], Any] | None:
     client = ChatClient(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_s,
                         retries=settings.llm_retries)
     return lambda answerer: LLMAgent(client, Tools(answerer), settings.llm_max_steps, settings.llm_max_seconds)
+
+
+def build_answerer(settings: Settings, principals: list[str] | None = None) -> Any:
+    """An Answerer over the store, driven by the LLM agent when an endpoint is configured;
+    with `principals`, over a view of the store holding only what they may read. The chunk
+    store and the embedding model are made on first use (a text hop)."""
+    from qa.agent import Answerer
+
+    store: Any = Lazy(partial(open_chunks, settings.lance_uri)) if Path(settings.lance_uri).exists() else None
+    if principals is None:
+        from index.catalog import Catalog
+
+        catalog: Any = Catalog(settings.catalog_path, read_only=True)
+    else:
+        from qa.permitted import PermittedCatalog, PermittedStore
+
+        catalog = PermittedCatalog(settings.catalog_path, principals)
+        store = PermittedStore(store, principals) if store is not None else None
+    embedder = Lazy(query_embedder) if store is not None else None
+    answerer = Answerer(catalog, store, embedder)
+    agent = build_agent(settings)
+    return agent(answerer) if agent else answerer
 
 
 def principals_of(args: argparse.Namespace) -> list[str] | None:

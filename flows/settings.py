@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from qa.serve.models import ApiLimits
 
 
 class Settings(BaseSettings):
@@ -16,6 +19,7 @@ class Settings(BaseSettings):
 
     store: Path = Path(".quarry")
     prefect_home: Path | None = None
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
     slack_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("QUARRY_SLACK_TOKEN", "SLACK_TOKEN")
     )
@@ -40,13 +44,14 @@ class Settings(BaseSettings):
     def lance_uri(self) -> str:
         return str(self.store / "lance")
 
-    def prepare_runtime(self) -> None:
-        """Create the store folder and keep every library offline and quiet.
+    def prepare_runtime(self, create_store: bool = True) -> None:
+        """Create the store folder (unless told not to) and keep every library offline and quiet.
 
-        Model hubs, telemetry and analytics are switched off, and Prefect keeps its state
-        beside the store unless `prefect_home` says otherwise.
+        Model hubs, telemetry, analytics and progress bars are switched off, and Prefect keeps
+        its state beside the store unless `prefect_home` says otherwise.
         """
-        self.store.mkdir(parents=True, exist_ok=True)
+        if create_store:
+            self.store.mkdir(parents=True, exist_ok=True)
         home = self.prefect_home or self.store / "prefect"
         defaults = {
             "HF_HUB_OFFLINE": "1",
@@ -54,6 +59,8 @@ class Settings(BaseSettings):
             "DO_NOT_TRACK": "1",
             "SCARF_NO_ANALYTICS": "true",
             "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
             "LANCE_LOG": "error",
             "PREFECT_HOME": str(home.resolve()),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -64,22 +71,32 @@ class Settings(BaseSettings):
             os.environ.setdefault(key, value)
 
 
-class ApiSettings(BaseSettings):
-    """HTTP API settings from `QUARRY_API_*` environment variables; the CLI overrides them."""
+class ApiSettings(BaseSettings, ApiLimits):
+    """Serving settings (HTTP API, MCP, Slack bot) from `QUARRY_API_*` environment variables;
+    the limits and their defaults are `ApiLimits`'. The CLI overrides host and port.
+    `QUARRY_API_TRUSTED_PROXIES` is a comma-separated list of addresses or networks."""
 
-    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QUARRY_API_", env_file=".env", extra="ignore", frozen=True)
 
     host: str = "127.0.0.1"
     port: int = 8000
-    rate_per_minute: float = 120.0
-    burst: int = 30
-    failed_keys_per_minute: float = 10.0
-    failed_keys_burst: int = 20
-    max_body_bytes: int = 64 * 1024
-    refresh_s: float = 2.0
-    answerers: int = 16
-    searches: int = 4
-    chat_citations: int = 10
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_name: str = "quarry"
     embed: bool = True
     log_level: str = "info"
+    key: SecretStr | None = None
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("QUARRY_SLACK_APP_TOKEN", "SLACK_APP_TOKEN")
+    )
+    slack_api_url: str | None = Field(default=None, validation_alias="QUARRY_SLACK_API_URL")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def split(cls, value: Any) -> Any:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.records import Connector, Failure, IncompleteListing, SourceDoc
 from index.catalog import Catalog
-from index.lance import LanceStore
 from transforms.engine import Engine
+
+if TYPE_CHECKING:
+    from index.lance import LanceStore
 
 
 @dataclass
@@ -62,6 +64,7 @@ class SourceSync:
         run_id: str,
         batch_docs: int = 512,
         track_deletions: bool = True,
+        progress: Callable[[SyncReport, int, dict[str, Any] | None], None] | None = None,
     ):
         self.name = name
         self.connector = connector
@@ -71,14 +74,20 @@ class SourceSync:
         self.run_id = run_id
         self.batch_docs = batch_docs
         self.track_deletions = track_deletions
+        self.progress = progress
         self.report = SyncReport(source=name)
 
     def run(self) -> SyncReport:
-        """Pull everything new since the saved cursor, then remove what the source dropped."""
+        """Pull everything new since the saved cursor, then remove what the source dropped.
+
+        `progress` gets the report, the items read so far and the page's cursor after each page.
+        """
         start = time.perf_counter()
         batch = Batch()
+        read = 0
         for page in self.connector.pull(self.catalog.cursor(self.name)):
             self.report.pages += 1
+            read += len(page.docs) + len(page.failures)
             docs, failures = self.engine.parse(page.docs)
             batch.docs.update((d.id, d) for d in docs)
             batch.failures.extend([*page.failures, *failures])
@@ -87,6 +96,8 @@ class SourceSync:
             if len(batch.docs) >= self.batch_docs:
                 self.flush(batch)
                 batch = Batch()
+            if self.progress is not None:
+                self.progress(self.report, read, page.cursor)
         self.flush(batch)
         if self.track_deletions:
             self.remove_deleted()

@@ -18,7 +18,10 @@ from flows.sync import SourceSync
 from index.catalog import Catalog
 from index.lance import LanceStore
 from index.profile import build_profiles
-from qa.api_auth import KeyStore
+from qa.serve.auth import KeyStore
+from qa.serve.http import create_app
+from qa.serve.models import ApiLimits
+from qa.serve.service import Service
 from tests.conftest import ListConnector
 from transforms.engine import LocalEngine
 
@@ -74,6 +77,18 @@ def private_docs() -> list[SourceDoc]:
 
 
 PRIVATE_IDS = {d.native_id for d in private_docs()}
+BUGS = "which company has the most reopened bugs in wdgAIX?"
+NIGHTJAR = "What does Nightjar launch with for field teams?"
+PROSE = "What does WidgetForce render for retail analysts?"
+SECRETS = ("Kestrel", "kestrel", "violet", "Violet", "Nightjar launches", SECRET_CHANNEL, NIGHTJAR_CHANNEL, "acme/Vault")
+
+
+def leaks(text: str, asked: str) -> list[str]:
+    """Private native ids, names and words in a response body, other than those it was asked."""
+    found = [s for s in SECRETS if s in text and s.lower() not in asked.lower()]
+    return found + [n for n in PRIVATE_IDS if f'"{n}"' in text or f"{n}\n" in text]
+
+
 
 
 def public_docs() -> list[SourceDoc]:
@@ -106,6 +121,11 @@ def make_keys(root: Path) -> dict[str, str]:
     }
 
 
+def api_app(root: Path, embedder=None, reasoner=None, limits: ApiLimits | None = None):
+    """The HTTP API over the store at `root`."""
+    return create_app(Service(root, embedder, reasoner, limits))
+
+
 class LiveServer:
     """A uvicorn server for an ASGI app on a free loopback port, run in a thread."""
 
@@ -117,7 +137,7 @@ class LiveServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()

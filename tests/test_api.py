@@ -27,28 +27,28 @@ from flows.qa_commands import add_qa_commands, build_answerer, principals_of
 from flows.settings import Settings
 from index.lance import LanceStore
 from index.records import Query
-from qa.api import JsonLogFormatter, create_app
-from qa.api_auth import KeyStore
-from qa.api_models import ApiLimits
-from qa.api_store import GatedStore
 from qa.reasoner import OfflineReasoner
+from qa.serve.auth import KeyStore
+from qa.serve.models import ApiLimits
+from qa.serve.service import JsonLogFormatter
+from qa.serve.store import GatedStore
 from tests.api_server import (
+    BUGS,
+    NIGHTJAR,
     NIGHTJAR_CHANNEL,
-    PRIVATE_IDS,
+    PROSE,
     SECRET_CHANNEL,
     VAULT_PR,
     LiveServer,
+    api_app,
     build_store,
+    leaks,
     make_keys,
     private_docs,
     public_docs,
     sse_events,
 )
 
-BUGS = "which company has the most reopened bugs in wdgAIX?"
-NIGHTJAR = "What does Nightjar launch with for field teams?"
-PROSE = "What does WidgetForce render for retail analysts?"
-SECRETS = ("Kestrel", "kestrel", "violet", "Violet", "Nightjar launches", SECRET_CHANNEL, NIGHTJAR_CHANNEL, "acme/Vault")
 GENEROUS = ApiLimits(rate_per_minute=60000, burst=10000, refresh_s=0)
 
 
@@ -67,7 +67,7 @@ def keys(store_root):
 
 @pytest.fixture(scope="module")
 def live(store_root, keys, embedder):
-    with LiveServer(create_app(store_root, embedder, limits=GENEROUS)) as server:
+    with LiveServer(api_app(store_root, embedder, limits=GENEROUS)) as server:
         yield server
 
 
@@ -77,7 +77,7 @@ def control(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("api-control")
     catalog = build_store(root, embedder, public_docs())
     bob = KeyStore(root / "keys.duckdb").create("eid_b2")[1]
-    with LiveServer(create_app(root, embedder, limits=GENEROUS)) as server:
+    with LiveServer(api_app(root, embedder, limits=GENEROUS)) as server:
         yield server, bob
     catalog.close()
 
@@ -180,7 +180,7 @@ class WaitingReasoner(OfflineReasoner):
 
 def test_ask_streams_each_hop_while_the_answer_is_still_being_worked_out(store_root, keys, embedder):
     reasoner = WaitingReasoner()
-    with LiveServer(create_app(store_root, embedder, reasoner=reasoner, limits=GENEROUS)) as server:
+    with LiveServer(api_app(store_root, embedder, reasoner=reasoner, limits=GENEROUS)) as server:
         body = {"question": PROSE, "stream": True}
         with client(server, keys["bob"]).stream("POST", "/v1/ask", json=body) as response:
             lines = response.iter_lines()
@@ -305,7 +305,7 @@ def test_bad_input_gets_a_clear_4xx_never_a_5xx(live, keys):
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(store_root, keys):
     limits = ApiLimits(rate_per_minute=1, burst=2, refresh_s=0)
-    with LiveServer(create_app(store_root, limits=limits)) as server:
+    with LiveServer(api_app(store_root, limits=limits)) as server:
         c = client(server, keys["bob"])
         assert [c.get("/v1/models").status_code for _ in range(2)] == [200, 200]
         limited = c.get("/v1/models")
@@ -314,17 +314,37 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(store_root, keys):
         assert client(server, keys["alice"]).get("/v1/models").status_code == 200
 
 
-def test_an_address_that_keeps_guessing_keys_is_refused_before_any_key_is_checked(store_root, keys):
+def test_an_address_that_spent_its_failed_keys_is_slowed_but_valid_keys_still_work(store_root, keys):
     limits = ApiLimits(failed_keys_per_minute=1, failed_keys_burst=3, refresh_s=0)
-    with LiveServer(create_app(store_root, limits=limits)) as server:
+    with LiveServer(api_app(store_root, limits=limits)) as server:
+        assert client(server, keys["bob"]).get("/v1/models").status_code == 200
         guesser = client(server, "quarry_000000000000_guess")
         assert [guesser.get("/v1/models").status_code for _ in range(3)] == [401, 401, 401]
+        assert [guesser.get("/v1/models").status_code for _ in range(2)] == [401, 429]
         refused = guesser.get("/v1/models")
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
-        assert client(server, keys["bob"]).get("/v1/models").status_code == 429
-        elsewhere = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {keys['bob']}"},
-                                 transport=httpx.HTTPTransport(local_address="127.0.0.2"))
-        assert elsewhere.get("/v1/models").status_code == 200
+        assert refused.json()["error"]["type"] == "rate_limited"
+        bob_id = keys["bob"].split("_")[1]
+        wrong = client(server, f"quarry_{bob_id}_wrong")
+        assert [wrong.get("/v1/models").status_code for _ in range(2)] == [401, 429]
+        assert client(server, keys["bob"]).get("/v1/models").status_code == 200
+        assert client(server, keys["alice"]).get("/v1/models").status_code == 200
+        assert client(server, keys["alice"]).get("/v1/models").status_code == 200
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(store_root, keys):
+    def guess(server, forwarded: str) -> int:
+        headers = {"Authorization": "Bearer quarry_000000000000_guess", "X-Forwarded-For": forwarded}
+        return httpx.get(f"{server.url}/v1/models", headers=headers).status_code
+
+    untrusted = ApiLimits(failed_keys_per_minute=1, failed_keys_burst=2, refresh_s=0)
+    with LiveServer(api_app(store_root, limits=untrusted)) as server:
+        assert [guess(server, f"203.0.113.{n}") for n in range(4)] == [401, 401, 401, 429]
+    proxied = untrusted.model_copy(update={"trusted_proxies": ["127.0.0.0/8"]})
+    with LiveServer(api_app(store_root, limits=proxied)) as server:
+        assert [guess(server, f"203.0.113.{n}") for n in range(4)] == [401] * 4
+        assert [guess(server, "198.51.100.7, 127.0.0.5") for _ in range(4)] == [401, 401, 401, 429]
+        assert guess(server, "198.51.100.8") == 401
 
 
 def test_chunk_searches_wait_at_the_gate(store_root):
@@ -348,12 +368,6 @@ def test_chunk_searches_wait_at_the_gate(store_root):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: gated.search(query), range(16)))
     assert Counting.peak == 2 and all(r == results[0] for r in results) and results[0]
-
-
-def leaks(text: str, asked: str) -> list[str]:
-    """Private native ids, names and words in a response body, other than those it was asked."""
-    found = [s for s in SECRETS if s in text and s.lower() not in asked.lower()]
-    return found + [n for n in PRIVATE_IDS if f'"{n}"' in text or f"{n}\n" in text]
 
 
 def outsider_responses(server: LiveServer, key: str) -> dict[tuple[str, str], str]:
@@ -424,7 +438,7 @@ def test_the_live_catalog_stays_writable_and_new_documents_show_up(tmp_path, emb
     gets a clean decline and empty results."""
     build_store(tmp_path, embedder, private_docs()).close()
     key = KeyStore(tmp_path / "keys.duckdb").create("eid_b2")[1]
-    with LiveServer(create_app(tmp_path, embedder, limits=GENEROUS)) as server:
+    with LiveServer(api_app(tmp_path, embedder, limits=GENEROUS)) as server:
         c = client(server, key)
         assert not c.post("/v1/ask", json={"question": NIGHTJAR}).json()["answerable"]
         assert c.post("/v1/search", json={"query": "kestrel"}).json() == {"count": 0, "hits": []}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.api import create_app
-from qa.api_auth import KeyStore
-from qa.api_models import ApiLimits
-from tests.api_server import LiveServer, build_store, private_docs, public_docs
+from qa.serve.auth import KeyStore
+from qa.serve.models import ApiLimits
+from tests.api_server import LiveServer, api_app, build_store, private_docs, public_docs
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
@@ -23,7 +22,7 @@ def fuzz_server(tmp_path_factory, embedder):
     catalog = build_store(root, embedder, public_docs() + private_docs())
     key = KeyStore(root / "keys.duckdb").create("eid_b2", ["github:acme/Vault"])[1]
     limits = ApiLimits(rate_per_minute=60000, burst=10000)
-    with LiveServer(create_app(root, embedder, limits=limits)) as server:
+    with LiveServer(api_app(root, embedder, limits=limits)) as server:
         yield server, key
     catalog.close()
 

@@ -67,7 +67,7 @@ path = "links"
 
 
 def test_engine_options_reach_the_beam_pipeline(tmp_path):
-    from flows.ingest import make_engine
+    from flows.run import make_engine
 
     config = load_config(write(tmp_path, """
 [engine]

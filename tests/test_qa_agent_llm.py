@@ -25,12 +25,13 @@ from index.catalog import Catalog
 from index.graph import build_graph
 from index.lance import LanceStore
 from qa.agent import Answerer
-from qa.api import create_app
-from qa.api_auth import KeyStore
-from qa.api_models import ApiLimits
 from qa.chat import ChatClient, LLMError
 from qa.llm_agent import LLMAgent
 from qa.permitted import PermittedCatalog, PermittedStore
+from qa.serve.auth import KeyStore
+from qa.serve.http import create_app
+from qa.serve.models import ApiLimits
+from qa.serve.service import Service
 from qa.tools import Tools
 from tests.api_server import (
     PRIVATE_IDS,
@@ -290,7 +291,7 @@ def test_the_api_puts_each_callers_answerer_under_the_agent_and_streams_its_tool
     key = KeyStore(store_root / "keys.duckdb").create("eid_b2")[1]
     with ScriptedChat(script) as chat:
         settings = Settings(store=store_root, llm_base_url=chat.url, llm_model="tiny-model", llm_retries=0)
-        app = create_app(store_root, embedder, limits=ApiLimits(refresh_s=0), agent=build_agent(settings))
+        app = create_app(Service(store_root, embedder, limits=ApiLimits(refresh_s=0), agent=build_agent(settings)))
         with LiveServer(app) as server:
             response = httpx.post(f"{server.url}/v1/ask", json={"question": question, "stream": True},
                                   headers={"Authorization": f"Bearer {key}"}, timeout=60)

@@ -30,8 +30,8 @@ import numpy as np
 from index.lance import TABLE, LanceStore
 from index.records import Hit, Query
 from qa.agent import Answerer
-from qa.api_auth import file_signature
 from qa.permitted import PermittedCatalog, PermittedStore
+from qa.serve.auth import file_signature
 
 log = logging.getLogger("quarry.api")
 

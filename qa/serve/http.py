@@ -2,8 +2,7 @@
 health, readiness and Prometheus metrics.
 
 Every `/v1` route needs `Authorization: Bearer <key>`; the key's principal and groups decide
-what exists for the request (see `qa.api_store`): search and document reads filter by ACL in
-their own queries, and answers run over a catalog view and a chunk store restricted to them.
+what exists for the request (see `qa.serve.service`).
 """
 
 from __future__ import annotations
@@ -12,15 +11,10 @@ import asyncio
 import json
 import logging
 import re
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -38,12 +32,11 @@ from prometheus_client import (
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from index.records import Query
-from qa.api_auth import Caller, KeyStore, RateLimiter
-from qa.api_models import (
+from qa.records import Answer, Hop
+from qa.serve.auth import Caller, RateLimiter
+from qa.serve.models import (
     MAX_DOC_ID_CHARS,
     MAX_QUESTION_CHARS,
-    ApiLimits,
     AskRequest,
     ChatCompletion,
     ChatRequest,
@@ -53,13 +46,13 @@ from qa.api_models import (
     ModelList,
     SearchRequest,
     SearchResponse,
+    ServeError,
 )
-from qa.api_store import AnswererPool, CatalogSnapshots, Snapshot
-from qa.records import Answer, Hop
+from qa.serve.service import Service, answer_text
+from qa.serve.store import Snapshot
 
 log = logging.getLogger("quarry.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-NO_ANSWER = "I could not find an answer to that in the sources you can read."
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 429, 503)
 }
@@ -74,25 +67,14 @@ class ApiError(HTTPException):
         self.type = type_
 
 
-@dataclass
 class ApiState:
-    """What the routes share: the store's snapshots, keys, limits, answerers and metrics."""
+    """What the routes share: the service, its metrics and the model name."""
 
-    snapshots: CatalogSnapshots
-    pool: AnswererPool
-    keys: KeyStore
-    limiter: RateLimiter
-    failed_keys: RateLimiter
-    limits: ApiLimits
-    metrics: ApiMetrics
-    model_name: str
-    work_dir: Path
-
-    def answer(
-        self, snapshot: Snapshot, caller: Caller, question: str, on_hop: Callable[[Hop], None] | None = None
-    ) -> Answer:
-        with self.pool.answerer(snapshot, caller.principals) as answerer:
-            return answerer.answer(question, on_hop=on_hop)
+    def __init__(self, service: Service, model_name: str):
+        self.service = service
+        self.limits = service.limits
+        self.metrics = ApiMetrics()
+        self.model_name = model_name
 
 
 class ApiMetrics:
@@ -113,20 +95,6 @@ class ApiMetrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per log line, with the record's `fields`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(), "logger": record.name, "event": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
 
 
 def error_body(type_: str, message: str, request_id: str | None, details: Any = None) -> dict:
@@ -209,37 +177,35 @@ def state_of(request: Request) -> ApiState:
     return request.app.state.quarry
 
 
+def api_error(exc: ServeError) -> ApiError:
+    """A service error as an HTTP error, with its challenge or Retry-After header."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429:
+        headers = {"Retry-After": RateLimiter.retry_after(exc.retry_after)}
+    return ApiError(exc.status, exc.type, exc.message, headers)
+
+
 def authorized(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     """The caller a bearer key speaks for, within its rate limit."""
-    state = state_of(request)
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None:
-        raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)", challenge)
-    address = request.client.host if request.client else "unknown"
-    blocked = state.failed_keys.wait(address)
-    if blocked:
-        raise ApiError(429, "rate_limited", "too many failed API keys from this address",
-                       {"Retry-After": RateLimiter.retry_after(blocked)})
-    caller = state.keys.verify(credentials.credentials)
-    if caller is None:
-        state.failed_keys.take(address)
-        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked", challenge)
+    peer = request.client.host if request.client else None
+    try:
+        caller = state_of(request).service.authenticate(
+            credentials.credentials if credentials else None, peer, request.headers.get("x-forwarded-for")
+        )
+    except ServeError as exc:
+        raise api_error(exc) from None
     request.state.caller = caller
-    wait = state.limiter.take(caller.key_id)
-    if wait:
-        raise ApiError(429, "rate_limited", "too many requests for this key",
-                       {"Retry-After": RateLimiter.retry_after(wait)})
     return caller
 
 
 def snapshot(request: Request) -> Snapshot:
     """The catalog snapshot a request reads."""
-    current = state_of(request).snapshots.current()
-    if current is None:
-        raise ApiError(503, "not_ready", "the store has no catalog yet")
-    return current
+    try:
+        return state_of(request).service.snapshot()
+    except ServeError as exc:
+        raise api_error(exc) from None
 
 
 Authorized = Annotated[Caller, Depends(authorized)]
@@ -260,7 +226,9 @@ async def ask_events(state: ApiState, snapshot: Snapshot, caller: Caller, questi
 
     def work() -> Answer:
         try:
-            return state.answer(snapshot, caller, question, lambda hop: loop.call_soon_threadsafe(hops.put_nowait, hop))
+            return state.service.answer(
+                caller, question, lambda hop: loop.call_soon_threadsafe(hops.put_nowait, hop), snapshot
+            )
         finally:
             loop.call_soon_threadsafe(hops.put_nowait, None)
 
@@ -275,22 +243,6 @@ async def ask_events(state: ApiState, snapshot: Snapshot, caller: Caller, questi
         return
     yield sse(answer.model_dump(mode="json", exclude={"hops"}), "answer")
     yield "data: [DONE]\n\n"
-
-
-def chat_text(answer: Answer, limit: int) -> str:
-    """The answer as chat text, with numbered sources."""
-    if not answer.answerable:
-        return NO_ANSWER
-    body = "\n".join(f"- {i}" for i in answer.items) if answer.kind == "list" else answer.text
-    if not answer.citations or limit == 0:
-        return body
-    lines = [
-        f"[{n}] {c.title or c.native_id}" + (f" <{c.url}>" if c.url else "")
-        for n, c in enumerate(answer.citations[:limit], 1)
-    ]
-    if len(answer.citations) > limit:
-        lines.append(f"... and {len(answer.citations) - limit} more")
-    return body + "\n\nSources:\n" + "\n".join(lines)
 
 
 def chat_question(body: ChatRequest) -> str:
@@ -328,36 +280,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", message, request.state.request_id, details), 422)
 
 
-def create_app(
-    store: Path | str,
-    embedder: Any | None = None,
-    reasoner: Any | None = None,
-    limits: ApiLimits | None = None,
-    model_name: str = "quarry",
-    agent: Callable[[Any], Any] | None = None,
-) -> FastAPI:
-    """The API over the store folder `store` (catalog.duckdb, lance/, keys.duckdb).
-
-    `embedder` enables vector search and text hops; `reasoner` is passed to every answerer;
-    `agent` (LLM mode) wraps each caller's answerer.
-    """
-    store = Path(store)
-    limits = limits or ApiLimits()
-    work_dir = Path(tempfile.mkdtemp(prefix="quarry-api-"))
-    state = ApiState(
-        snapshots=CatalogSnapshots(store / "catalog.duckdb", work_dir, limits.refresh_s),
-        pool=AnswererPool(str(store / "lance"), embedder, reasoner, limits.answerers, limits.searches, agent),
-        keys=KeyStore(store / "keys.duckdb"),
-        limiter=RateLimiter(limits.rate_per_minute, limits.burst),
-        failed_keys=RateLimiter(limits.failed_keys_per_minute, limits.failed_keys_burst),
-        limits=limits, metrics=ApiMetrics(), model_name=model_name, work_dir=work_dir,
-    )
+def create_app(service: Service, model_name: str = "quarry") -> FastAPI:
+    """The HTTP API over `service`; closing the app closes the service."""
+    state = ApiState(service, model_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        state.snapshots.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        service.close()
 
     app = FastAPI(title="Quarry API", version="1", lifespan=lifespan,
                   description=__doc__, responses={413: {"model": ErrorResponse}})
@@ -373,9 +303,10 @@ def create_app(
     @app.get("/readyz", tags=["ops"], responses={503: {"model": ErrorResponse}})
     def readyz(request: Request) -> dict[str, str]:
         """The store can be read: a catalog snapshot and the chunk index are open."""
-        current = snapshot(request)
-        if state.pool.chunks(current) is None:
-            raise ApiError(503, "not_ready", "the store has no chunk index yet")
+        try:
+            service.chunks(service.snapshot())
+        except ServeError as exc:
+            raise api_error(exc) from None
         return {"status": "ready"}
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
@@ -393,26 +324,15 @@ def create_app(
         """A typed answer with citations and the hop trace; `stream` sends them as events."""
         if body.stream:
             return StreamingResponse(ask_events(state, current, caller, body.question), media_type="text/event-stream")
-        return await run_in_threadpool(state.answer, current, caller, body.question)
+        return await run_in_threadpool(service.answer, caller, body.question, None, current)
 
     @app.post("/v1/search", tags=["quarry"], responses=ERRORS)
     def search(body: SearchRequest, caller: Authorized, current: Current) -> SearchResponse:
         """Hybrid search over the chunks the caller may read."""
-        chunks = state.pool.chunks(current)
-        if chunks is None:
-            raise ApiError(503, "not_ready", "the store has no chunk index yet")
-        vector = None
-        if body.mode != "text" and state.pool.embedder is not None:
-            vector = state.pool.embedder.encode([body.query])[0]
-        elif body.mode == "vector":
-            raise ApiError(422, "invalid_request", "vector search is not available on this server")
-        query = Query(
-            text=body.query, k=body.k, mode=body.mode, sources=body.sources, kinds=body.kinds,
-            containers=body.containers, people=body.people, since=body.since, until=body.until,
-            principals=caller.principals,
-        )
-        hits = chunks.search(query, vector)
-        return SearchResponse(count=len(hits), hits=hits)
+        try:
+            return service.search(caller, body, current)
+        except ServeError as exc:
+            raise api_error(exc) from None
 
     @app.get("/v1/documents/{doc_id:path}", tags=["quarry"], responses=ERRORS)
     def document(
@@ -421,19 +341,10 @@ def create_app(
         current: Current,
     ) -> DocumentResponse:
         """One document by id (`source:native_id`); 404 when missing or not readable."""
-        rows = current.query(
-            "SELECT id, source, native_id, kind, title, url, author, people, container, created_at, "
-            "updated_at, text, meta FROM documents WHERE id = ? AND status = 'indexed' "
-            "AND list_has_any(acl, ?::VARCHAR[])",
-            [doc_id, ["*", *caller.principals]],
-        )
-        if not rows:
-            raise ApiError(404, "not_found", "no such document")
-        row = rows[0]
-        return DocumentResponse(
-            **row | {"title": row["title"] or "", "text": row["text"] or "", "people": row["people"] or [],
-                     "meta": json.loads(row["meta"] or "{}")}
-        )
+        try:
+            return service.document(caller, doc_id, current)
+        except ServeError as exc:
+            raise api_error(exc) from None
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=ChatCompletion, responses={**ERRORS, **SSE})
     async def chat(body: ChatRequest, request: Request, caller: Authorized,
@@ -443,8 +354,8 @@ def create_app(
         if body.model != state.model_name:
             raise ApiError(404, "model_not_found", f"unknown model {body.model!r}; try {state.model_name!r}")
         question = chat_question(body)
-        answer = await run_in_threadpool(state.answer, current, caller, question)
-        text = chat_text(answer, state.limits.chat_citations)
+        answer = await run_in_threadpool(service.answer, caller, question, None, current)
+        text = answer_text(answer, state.limits.chat_citations)
         head = {"id": f"chatcmpl-{request.state.request_id}", "created": int(time.time()), "model": state.model_name}
         tail = {"citations": [c.model_dump() for c in answer.citations], "answerable": answer.answerable}
         if body.stream:

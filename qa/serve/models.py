@@ -1,7 +1,9 @@
-"""Request and response records of the HTTP API, with the limits that bound every input."""
+"""Request and response records of the serving wing (HTTP API, MCP, Slack bot), with the
+limits that bound every input and the one set of limit defaults."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,9 +25,10 @@ Question = Annotated[
 
 
 class ApiLimits(BaseModel, frozen=True):
-    """Server-side limits: body size, per-key rate (a token bucket), failed keys per client
-    address (another bucket: once empty, that address gets 429 before any key is checked),
-    chunk searches at once, caches and refresh."""
+    """Server-side limits, the one place their defaults live: body size, per-key rate (a
+    token bucket), failed keys per client address (another bucket: once empty, keys from
+    that address are checked slowly, see `KeyGuard`), the proxies whose `X-Forwarded-For`
+    is believed, chunk searches at once, caches and refresh."""
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_per_minute: float = Field(default=120.0, gt=0)
@@ -36,6 +39,27 @@ class ApiLimits(BaseModel, frozen=True):
     answerers: int = Field(default=16, ge=1)
     searches: int = Field(default=4, ge=1)
     chat_citations: int = Field(default=10, ge=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address or network (`10.0.0.0/8`)."""
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+        return value
+
+
+class ServeError(Exception):
+    """A request that cannot be served: an HTTP-like `status`, a machine-readable `type`, a
+    message for the caller, and for 429 the seconds until it may retry."""
+
+    def __init__(self, status: int, type_: str, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.retry_after = retry_after
 
 
 class ErrorBody(BaseModel):

@@ -1,4 +1,4 @@
-"""API keys, per-key rate limits and a limit on failed key guesses per client address.
+"""API keys, per-key rate limits, and a guard that slows key guessing per client address.
 
 A key reads `quarry_<key id>_<secret>`. Only a salted scrypt hash of the secret is kept, in
 its own DuckDB file beside the store. The server reads that file only for a moment, when its
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 from pydantic import BaseModel
+
+from qa.serve.models import ServeError
 
 PREFIX = "quarry"
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -140,24 +143,40 @@ class KeyStore:
         """Every key, oldest first, revoked ones included."""
         return [ApiKey(**{k: r[k] for k in ApiKey.model_fields}) for r in self._read()]
 
-    def verify(self, key: str) -> Caller | None:
-        """The caller a key speaks for; None for a malformed, unknown or revoked key."""
+    def known_id(self, key: str) -> str | None:
+        """The id of an active key that `key` names (its secret unchecked), else None."""
         parts = split_key(key)
         if parts is None:
             return None
-        key_id, secret = parts
         self._reload()
-        record = self._records.get(key_id)
-        if record is None or record["revoked_at"] is not None:
+        record = self._records.get(parts[0])
+        return parts[0] if record is not None and record["revoked_at"] is None else None
+
+    def cached(self, key: str) -> Caller | None:
+        """The caller of a key already verified since the keys last changed; no scrypt."""
+        key_id = self.known_id(key)
+        if key_id is None or self._verified.get(hashlib.sha256(key.encode()).hexdigest()) != key_id:
             return None
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        if self._verified.get(digest) != key_id:
-            expected = hash_secret(secret, bytes.fromhex(record["salt"]))
-            if not hmac.compare_digest(expected, record["hash"]):
-                return None
-            if len(self._verified) > 10_000:
-                self._verified.clear()
-            self._verified[digest] = key_id
+        return self._caller(key_id)
+
+    def verify(self, key: str) -> Caller | None:
+        """The caller a key speaks for; None for a malformed, unknown or revoked key."""
+        key_id = self.known_id(key)
+        if key_id is None:
+            return None
+        if (caller := self.cached(key)) is not None:
+            return caller
+        record = self._records[key_id]
+        expected = hash_secret(key.split("_", 2)[2], bytes.fromhex(record["salt"]))
+        if not hmac.compare_digest(expected, record["hash"]):
+            return None
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[hashlib.sha256(key.encode()).hexdigest()] = key_id
+        return self._caller(key_id)
+
+    def _caller(self, key_id: str) -> Caller:
+        record = self._records[key_id]
         return Caller(key_id=key_id, principal=record["principal"], groups=list(record["groups"] or []))
 
     def _read(self) -> list[dict]:
@@ -191,11 +210,13 @@ class KeyStore:
 
 
 class RateLimiter:
-    """A token bucket per key: `burst` requests at once, refilled at `per_minute`."""
+    """A token bucket per key: `burst` requests at once, refilled at `per_minute`; at most
+    `keys` buckets are kept (full ones, which hold nothing, are dropped first)."""
 
-    def __init__(self, per_minute: float, burst: int):
+    def __init__(self, per_minute: float, burst: int, keys: int = 100_000):
         self.rate = per_minute / 60.0
         self.burst = burst
+        self.keys = keys
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
@@ -216,12 +237,82 @@ class RateLimiter:
 
     def _refill(self, key: str) -> tuple[float, float]:
         now = time.monotonic()
+        if key not in self._buckets and len(self._buckets) >= self.keys:
+            self._prune(now)
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
         self._buckets[key] = (tokens, now)
         return tokens, now
 
+    def _prune(self, now: float) -> None:
+        """Drop buckets that have refilled; if none has, the oldest half."""
+        full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.burst]
+        for k in full or sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.keys // 2]:
+            del self._buckets[k]
+
     @staticmethod
     def retry_after(wait: float) -> str:
         """A Retry-After header value: whole seconds, at least one."""
         return str(max(1, math.ceil(wait)))
+
+
+class KeyGuard:
+    """Checks keys for client addresses, slowing guesses without locking out valid keys.
+
+    Each address has a budget of failed keys (`failed_per_minute`, `failed_burst`). Once it
+    is spent, a key already verified (a hash lookup) still passes at once; any other key from
+    that address costs a scrypt check at most once per refill interval per key id (unknown
+    ids share one slot), and is answered 429 otherwise. A valid key is thus never refused
+    for someone else's guessing, and a guesser gets `failed_per_minute` checks a minute.
+    """
+
+    def __init__(self, keys: KeyStore, failed_per_minute: float, failed_burst: int, per_minute: float, burst: int):
+        self.keys = keys
+        self.failed = RateLimiter(failed_per_minute, failed_burst)
+        self.paced = RateLimiter(failed_per_minute, 1)
+        self.requests = RateLimiter(per_minute, burst)
+
+    def check(self, key: str | None, address: str) -> Caller:
+        """The caller `key` speaks for, within its rate limit; raises `ServeError`."""
+        if not key:
+            raise ServeError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)")
+        caller = self.keys.cached(key)
+        if caller is None:
+            if self.failed.wait(address):
+                wait = self.paced.take(f"{address}|{self.keys.known_id(key) or '?'}")
+                if wait:
+                    raise ServeError(429, "rate_limited", "too many failed API keys from this address", wait)
+            caller = self.keys.verify(key)
+        if caller is None:
+            self.failed.take(address)
+            raise ServeError(401, "unauthorized", "the API key is not valid or was revoked")
+        wait = self.requests.take(caller.key_id)
+        if wait:
+            raise ServeError(429, "rate_limited", "too many requests for this key", wait)
+        return caller
+
+
+class TrustedProxies:
+    """The addresses (or networks) of proxies whose `X-Forwarded-For` is believed."""
+
+    def __init__(self, trusted: Iterable[str] = ()):
+        self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in n for n in self.networks)
+
+    def client(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client's address: the peer's, or, when the peer is a trusted proxy, the
+        nearest address in `X-Forwarded-For` that is not a trusted proxy itself."""
+        address = peer or "unknown"
+        if not forwarded_for or not self.trusts(address):
+            return address
+        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+            address = hop
+            if not self.trusts(hop):
+                break
+        return address
