@@ -73,7 +73,7 @@ class GraphView:
     def nodes(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Node rows by id, attributes parsed."""
         ids = sorted(set(ids))
-        if not ids:
+        if not ids or not self.present:
             return {}
         rows = self.catalog.query(f"SELECT * FROM {NODES} WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids])
         for row in rows:
@@ -82,7 +82,7 @@ class GraphView:
 
     def follow(self, ids: Sequence[str], step: Step) -> list[dict[str, Any]]:
         """Edges of one step from a set of nodes: rows of (start, end, evidence, at, attrs)."""
-        if not ids:
+        if not ids or not self.present:
             return []
         start, end = ("src", "dst") if step.forward else ("dst", "src")
         rows = self.catalog.query(
@@ -98,7 +98,7 @@ class GraphView:
     def names_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         """Every folded name of the given nodes."""
         out: dict[str, list[str]] = defaultdict(list)
-        if ids:
+        if ids and self.present:
             for row in self.catalog.query(
                 f"SELECT node, norm FROM {NAMES} WHERE node IN (SELECT unnest(?::VARCHAR[]))", [sorted(set(ids))]
             ):
@@ -111,7 +111,7 @@ class GraphView:
 
     def nodes_for_native(self, native_ids: Sequence[str]) -> dict[str, str]:
         """Native id -> node id for artifacts."""
-        if not native_ids:
+        if not native_ids or not self.present:
             return {}
         rows = self.catalog.query(
             f"SELECT native_id, id FROM {NODES} WHERE native_id IN (SELECT unnest(?::VARCHAR[])) "
