@@ -130,7 +130,7 @@ def answer_text(answer: Answer, limit: int, link: Callable[[str, str | None], st
     (default `title <url>`)."""
     if not answer.answerable:
         return NO_ANSWER
-    body = "\n".join(f"- {i}" for i in answer.items) if answer.kind == "list" else answer.text
+    body = answer.readable()
     if not answer.citations or limit == 0:
         return body
     link = link or (lambda title, url: title + (f" <{url}>" if url else ""))
