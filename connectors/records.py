@@ -11,6 +11,15 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, field_validator
 
 SOURCES = ("slack", "github", "docs", "meetings", "links", "directory")
+RESERVED = "quarry:"
+UNRESOLVED = RESERVED + "unresolved"
+CONTAINER = RESERVED + "container/"
+
+
+def container_ref(source: str, container: str) -> str:
+    """The ACL entry of a document whose readers are its container's, resolved at query time
+    from the container ACLs of the latest sync (`Page.containers`)."""
+    return f"{CONTAINER}{source}/{container}"
 
 
 class SourceDoc(BaseModel, frozen=True):
@@ -63,11 +72,20 @@ def doc_id(source: str, native_id: str) -> str:
 
 
 class Failure(BaseModel, frozen=True):
-    """An input that could not be read; recorded in the catalog, never fatal to a run."""
+    """An input that could not be read; recorded in the catalog, never fatal to a run.
+
+    `input` names what was read to find it (a file, a day file, a listing; default the
+    native id): the row clears when a later pull finishes that input again without it.
+    """
 
     source: str
     native_id: str
     reason: str
+    input: str = ""
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.input:
+            object.__setattr__(self, "input", self.native_id)
 
 
 class Page(BaseModel, frozen=True):
@@ -75,11 +93,17 @@ class Page(BaseModel, frozen=True):
 
     The flow saves `cursor` only after the page's documents are indexed. `None` means the
     page does not move the cursor (a connector may yield several pages per cursor step).
+    `finished` names the inputs read in full (or found gone) by this page and those before
+    it: failures earlier runs recorded for them are cleared. `containers` maps the
+    `container_ref` of each container the page saw to its readers now (`UNRESOLVED` when
+    they cannot be known); the readers of documents whose ACL is that ref follow them.
     """
 
     docs: list[SourceDoc] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     cursor: dict[str, Any] | None = None
+    finished: list[str] = Field(default_factory=list)
+    containers: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class TransientError(Exception):

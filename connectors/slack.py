@@ -8,7 +8,7 @@ import json
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,15 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from connectors.records import (
+    UNRESOLVED,
     Failure,
     IncompleteListing,
     Page,
     SourceDoc,
     TerminalError,
+    container_ref,
     doc_id,
 )
 
 SOURCE = "slack"
+LISTS = "(channel lists)"
+MAX_BYTES = 64 * 1024 * 1024
 CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
 META_FILES = ("users.json", *CHANNEL_LISTS)
 DAY_FILE = re.compile(r"^([^/]+)/(\d{4}-\d{2}-\d{2})\.json$")
@@ -37,11 +41,19 @@ BROADCASTS = ("here", "channel", "everyone")
 
 @dataclass(frozen=True)
 class SlackChannel:
-    """A conversation as far as documents need it: id, name and who may read it."""
+    """A conversation as far as documents need it: id, name and who may read it.
+
+    Its messages' ACL is the channel's container ref; `acl` is what the ref resolves to
+    (`UNRESOLVED` when the readers cannot be known: nobody but the trusted caller).
+    """
 
     id: str
     name: str
     acl: tuple[str, ...] = ("*",)
+
+    @property
+    def ref(self) -> str:
+        return container_ref(SOURCE, self.id)
 
 
 def clean_id(value: Any) -> str:
@@ -50,14 +62,30 @@ def clean_id(value: Any) -> str:
 
 
 def read_channel(entry: Mapping[str, Any], private: bool) -> SlackChannel:
-    """The channel of a channels.json / groups.json / conversations.list entry."""
+    """The channel of a channels.json / groups.json / conversations.list entry.
+
+    A private channel without a member list is unresolved (the Web API lists members
+    apart); one whose member list is not a list of ids raises ValueError.
+    """
+    if not isinstance(entry, Mapping):
+        raise ValueError("channel entry is not a JSON object")
     channel_id = str(entry.get("id") or entry.get("name") or "")
     if not channel_id:
         raise ValueError("channel entry has neither id nor name")
     acl: tuple[str, ...] = ("*",)
-    if private:
-        acl = tuple(sorted({clean_id(m) for m in entry.get("members") or [] if clean_id(m)}))
+    members = entry.get("members")
+    if private and members is None:
+        acl = (UNRESOLVED,)
+    elif private:
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"private channel {channel_id} has no readable member list")
+        acl = tuple(sorted({clean_id(m) for m in members if clean_id(m)}))
     return SlackChannel(id=channel_id, name=str(entry.get("name") or channel_id), acl=acl)
+
+
+def unresolved(channel_id: str, name: str | None = None) -> SlackChannel:
+    """A channel whose readers cannot be known: readable by nobody but the trusted caller."""
+    return SlackChannel(id=channel_id, name=name or channel_id, acl=(UNRESOLVED,))
 
 
 def read_user_names(entries: Any) -> dict[str, str]:
@@ -170,9 +198,21 @@ def message_doc(
     `day` is the channel-day the message is filed under (default: the UTC date of its ts).
     """
     try:
-        return _build_message_doc(message, channel, user_names, workspace_url, day)
+        doc = _build_message_doc(message, channel, user_names, workspace_url, day)
     except (TypeError, AttributeError, KeyError) as err:
         raise ValueError(f"unreadable message: {err}") from err
+    if not is_utf8(message):
+        raise ValueError("message holds bytes that are not valid UTF-8")
+    return doc
+
+
+def is_utf8(value: Any) -> bool:
+    """Whether every string of a JSON value is valid UTF-8 (no undecodable bytes)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _build_message_doc(
@@ -224,7 +264,7 @@ def _build_message_doc(
         updated_at=parse_ts(edited["ts"]) if edited.get("ts") else None,
         container=channel.name,
         group=f"{channel.id}/{thread_ts}" if thread_ts else f"{channel.id}/{day}",
-        acl=list(channel.acl),
+        acl=[channel.ref],
         meta=meta,
     )
 
@@ -232,9 +272,10 @@ def _build_message_doc(
 class ExportFiles:
     """The JSON files of a Slack export, in a directory or a .zip, by relative path."""
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile | None):
+    def __init__(self, path: Path, archive: zipfile.ZipFile | None, max_bytes: int = MAX_BYTES):
         self._path = path
         self._archive = archive
+        self.max_bytes = max_bytes
         self._prefix = ""
         if archive is not None:
             names = archive.namelist()
@@ -258,17 +299,23 @@ class ExportFiles:
         return {rel: sig for rel, sig in found.items() if rel in META_FILES or DAY_FILE.match(rel)}
 
     def read(self, rel: str) -> bytes:
-        """The bytes of one file."""
+        """The bytes of one file; ValueError when it is over `max_bytes`."""
+        if self._archive is not None:
+            size = self._archive.getinfo(self._prefix + rel).file_size
+        else:
+            size = (self._path / rel).stat().st_size
+        if size > self.max_bytes:
+            raise ValueError(f"{rel} is larger than the limit of {self.max_bytes} bytes")
         if self._archive is not None:
             return self._archive.read(self._prefix + rel)
         return (self._path / rel).read_bytes()
 
 
 @contextmanager
-def open_export(path: Path) -> Iterator[ExportFiles]:
+def open_export(path: Path, max_bytes: int = MAX_BYTES) -> Iterator[ExportFiles]:
     """The files of the export at `path`; a missing or unreadable export is terminal."""
     if path.is_dir():
-        yield ExportFiles(path, None)
+        yield ExportFiles(path, None, max_bytes)
         return
     if not path.is_file():
         raise TerminalError(f"Slack export not found: {path}")
@@ -277,34 +324,59 @@ def open_export(path: Path) -> Iterator[ExportFiles]:
     except (zipfile.BadZipFile, OSError) as err:
         raise TerminalError(f"Slack export {path} is not a readable zip: {err}") from err
     with archive:
-        yield ExportFiles(path, archive)
+        yield ExportFiles(path, archive, max_bytes)
 
 
 def load_json(files: ExportFiles, rel: str) -> Any:
-    """A file's JSON; raises ValueError with a reason when it cannot be read."""
+    """A file's JSON; raises ValueError with a reason when it cannot be read.
+
+    Bytes that are not UTF-8 stay in the strings they sit in (as lone surrogates), so only
+    the messages holding them fail (`is_utf8`); a list file must be UTF-8 throughout.
+    """
     try:
         raw = files.read(rel)
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"cannot read {rel}: {err}") from err
     try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{rel} is not UTF-8: {err}") from err
+        value = json.loads(raw.decode("utf-8", "surrogateescape"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{rel} is malformed JSON: {err}") from err
+    except RecursionError as err:
+        raise ValueError(f"{rel} is nested too deeply to read") from err
+    if rel in META_FILES and not is_utf8(value):
+        raise ValueError(f"{rel} is not UTF-8")
+    return value
 
 
 @dataclass
 class ExportDirectory:
-    """Users and channels of an export, with what could not be read of them."""
+    """Users and channels of an export, with what could not be read of them.
+
+    `complete` is False when a channel list could not be read in full: a folder it does
+    not list may then be a private channel, so every unlisted folder is unresolved.
+    """
 
     user_names: dict[str, str]
     channels: dict[str, SlackChannel]
     failures: list[Failure]
+    complete: bool = True
 
     def channel(self, folder: str) -> SlackChannel:
-        """The channel a daily-file folder belongs to (named after it when unlisted)."""
-        return self.channels.get(folder) or SlackChannel(id=folder, name=folder)
+        """The channel a daily-file folder belongs to; unresolved when no list names it."""
+        return self.channels.get(folder) or unresolved(folder)
+
+    def folder_failures(self, folders: Iterable[str]) -> list[Failure]:
+        """Why each folder no channel list names is readable by nobody."""
+        why = "no channel list names it" if self.complete else "a channel list is unreadable"
+        return [
+            Failure(
+                source=SOURCE, native_id=f"{folder}/", input=LISTS,
+                reason=f"channel folder {folder!r} has unknown readers ({why}): its messages "
+                "are readable by nobody but the trusted local caller",
+            )
+            for folder in sorted(set(folders))
+            if folder not in self.channels
+        ]
 
 
 def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDirectory:
@@ -316,24 +388,42 @@ def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDire
             try:
                 entries[name] = load_json(files, name)
             except ValueError as err:
-                failures.append(Failure(source=SOURCE, native_id=name, reason=str(err)))
+                failures.append(list_failure(name, str(err)))
     channels: dict[str, SlackChannel] = {}
+    complete = all(name in entries for name in CHANNEL_LISTS if name in present)
     for name in CHANNEL_LISTS:
         listed = entries.get(name) or []
         if not isinstance(listed, list):
-            failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name} is not a list"))
+            failures.append(list_failure(name, f"{name} is not a list"))
+            complete = False
             continue
-        for entry in listed:
+        for index, entry in enumerate(listed):
             try:
-                channel = read_channel(
-                    entry, name != "channels.json" or bool(entry.get("is_private"))
-                )
+                private = name != "channels.json" or bool(entry.get("is_private"))
+                channel = read_channel(entry, private)
+                if channel.acl == (UNRESOLVED,):
+                    raise ValueError(f"private channel {channel.id} lists no members")
             except (ValueError, AttributeError) as err:
-                failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name}: {err}"))
-                continue
+                failures.append(list_failure(f"{name}#{index}", f"{name}: {err}"))
+                channel = unreadable_entry(entry)
+                if channel is None:
+                    complete = False
+                    continue
             channels.setdefault(channel.name, channel)
             channels.setdefault(channel.id, channel)
-    return ExportDirectory(read_user_names(entries.get("users.json")), channels, failures)
+    return ExportDirectory(read_user_names(entries.get("users.json")), channels, failures, complete)
+
+
+def list_failure(native_id: str, reason: str) -> Failure:
+    return Failure(source=SOURCE, native_id=native_id, input=LISTS, reason=reason)
+
+
+def unreadable_entry(entry: Any) -> SlackChannel | None:
+    """The unresolved channel of a list entry that names a channel but not its readers."""
+    if not isinstance(entry, Mapping) or not (entry.get("id") or entry.get("name")):
+        return None
+    channel_id = str(entry.get("id") or entry.get("name"))
+    return unresolved(channel_id, str(entry.get("name") or channel_id))
 
 
 class SlackExportConnector:
@@ -342,40 +432,50 @@ class SlackExportConnector:
     Cursor: {"files": {relative path: signature}}; a pull re-reads the daily files that are
     new or changed, or all of them when a users / channels list changed. Every page's cursor
     holds the list files' signatures and the daily files read so far, so a crash resumes.
+    Every pull's first page carries the readers of every channel and what is wrong with
+    the channel lists, so membership changes and fixes apply to old messages too.
     """
 
     source = SOURCE
 
-    def __init__(self, path: Path, workspace_url: str | None = None):
+    def __init__(self, path: Path, workspace_url: str | None = None, max_bytes: int = MAX_BYTES):
         self.path = Path(path)
         self.workspace_url = workspace_url
+        self.max_bytes = max_bytes
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """One page per new or changed daily file, then one that drops deleted files."""
+        """One page for the channel lists, one per new or changed daily file, then one that
+        drops deleted files."""
         previous: dict[str, str] = dict((cursor or {}).get("files") or {})
-        with open_export(self.path) as files:
+        with open_export(self.path, self.max_bytes) as files:
             current = files.signatures()
             directory = read_directory(files, current)
+            days = sorted(k for k in current if k not in META_FILES)
+            folders = {rel.split("/", 1)[0] for rel in days}
+            readers = {directory.channel(f).ref: list(directory.channel(f).acl) for f in folders}
+            yield Page(
+                failures=[*directory.failures, *directory.folder_failures(folders)],
+                containers=readers | {c.ref: list(c.acl) for c in directory.channels.values()},
+                finished=[LISTS, *sorted(k for k in previous if k not in current)],
+            )
             refresh = any(previous.get(name) != current.get(name) for name in META_FILES)
-            pending = list(directory.failures) if refresh else []
             state = {k: current[k] for k in META_FILES if k in current}
             if not refresh:
                 state.update({k: v for k, v in previous.items() if current.get(k) == v})
             last = previous
-            for rel in sorted(k for k in current if k not in META_FILES):
+            for rel in days:
                 if state.get(rel) == current[rel]:
                     continue
                 docs, failures = self._read_day(files, rel, directory)
                 state[rel] = current[rel]
                 last = dict(state)
-                yield Page(docs=docs, failures=pending + failures, cursor={"files": last})
-                pending = []
-            if state != last or pending:
-                yield Page(failures=pending, cursor={"files": state})
+                yield Page(docs=docs, failures=failures, cursor={"files": last}, finished=[rel])
+            if state != last:
+                yield Page(cursor={"files": state})
 
     def list_ids(self) -> Iterator[str]:
         """Native ids of every message in the export; IncompleteListing if a file is unreadable."""
-        with open_export(self.path) as files:
+        with open_export(self.path, self.max_bytes) as files:
             current = files.signatures()
             directory = read_directory(files, current)
             for rel in sorted(k for k in current if k not in META_FILES):
@@ -393,6 +493,17 @@ class SlackExportConnector:
     def _read_day(
         self, files: ExportFiles, rel: str, directory: ExportDirectory
     ) -> tuple[list[SourceDoc], list[Failure]]:
+        """The messages of one daily file, each one that cannot be read a Failure of its own;
+        a file that cannot be read at all is one Failure, whatever the error."""
+        try:
+            return self._messages(files, rel, directory)
+        except Exception as err:
+            reason = f"cannot read {rel}: {type(err).__name__}: {err}"
+            return [], [Failure(source=SOURCE, native_id=rel, reason=reason)]
+
+    def _messages(
+        self, files: ExportFiles, rel: str, directory: ExportDirectory
+    ) -> tuple[list[SourceDoc], list[Failure]]:
         folder, day = DAY_FILE.match(rel).groups()  # type: ignore[union-attr]
         try:
             messages = load_json(files, rel)
@@ -407,8 +518,9 @@ class SlackExportConnector:
         for index, message in enumerate(messages):
             try:
                 doc = message_doc(message, channel, directory.user_names, self.workspace_url, day)
-            except ValueError as err:
-                failures.append(Failure(source=SOURCE, native_id=f"{rel}#{index}", reason=str(err)))
+            except Exception as err:
+                native_id = f"{rel}#{index}"
+                failures.append(Failure(source=SOURCE, native_id=native_id, input=rel, reason=str(err)))
                 continue
             docs.setdefault(doc.id, doc)
         return list(docs.values()), failures
