@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connectors.records import Failure, IncompleteListing, Page, SourceDoc, TerminalError
+from connectors.records import (
+    Failure,
+    IncompleteListing,
+    Page,
+    SourceDoc,
+    TerminalError,
+    guarded,
+)
 
 MAX_BYTES = 32 * 1024 * 1024
 PAGE_SIZE = 64
@@ -119,13 +126,9 @@ def acl_for(relpath: str, rules: Mapping[str, list[str]] | None) -> list[str]:
 def guarded_read(
     read: Callable[[str], Iterable[SourceDoc | Failure]], relpath: str, source: str
 ) -> list[SourceDoc | Failure]:
-    """What `read` makes of a file; any error it raises is that file's Failure, never the
-    run's end (deeply nested data, a parser bug, a file that vanished)."""
-    try:
-        return list(read(relpath))
-    except Exception as error:
-        reason = f"cannot read file: {type(error).__name__}: {error}"
-        return [Failure(source=source, native_id=relpath, reason=reason)]
+    """What `read` makes of a file; whatever it raises is that file's Failure."""
+    records = guarded(lambda: list(read(relpath)), source, relpath)
+    return [records] if isinstance(records, Failure) else records
 
 
 def pull_pages(

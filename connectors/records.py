@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -14,6 +14,21 @@ SOURCES = ("slack", "github", "docs", "meetings", "links", "directory")
 RESERVED = "quarry:"
 UNRESOLVED = RESERVED + "unresolved"
 CONTAINER = RESERVED + "container/"
+
+
+def is_utf8(value: Any) -> bool:
+    """Whether every string of a JSON value is valid UTF-8 (no lone surrogates, which stand
+    for undecodable bytes)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_safe(text: str) -> str:
+    """Text that any store can hold: lone surrogates become `\\udcNN` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def container_ref(source: str, container: str) -> str:
@@ -83,9 +98,27 @@ class Failure(BaseModel, frozen=True):
     reason: str
     input: str = ""
 
+    @field_validator("native_id", "reason", "input")
+    @classmethod
+    def storable(cls, value: str) -> str:
+        return utf8_safe(value)
+
     def model_post_init(self, _context: Any) -> None:
         if not self.input:
             object.__setattr__(self, "input", self.native_id)
+
+
+T = TypeVar("T")
+
+
+def guarded(read: Callable[[], T], source: str, native_id: str, input: str = "") -> T | Failure:
+    """`read()`, or the Failure of any error it raises (deep nesting, a parser bug, a file
+    that vanished): one bad input never ends a run."""
+    try:
+        return read()
+    except Exception as error:  # noqa: BLE001 - whatever one input raises is its failure
+        reason = f"{type(error).__name__}: {error}"
+        return Failure(source=source, native_id=native_id, input=input, reason=reason)
 
 
 class Page(BaseModel, frozen=True):
@@ -104,6 +137,11 @@ class Page(BaseModel, frozen=True):
     cursor: dict[str, Any] | None = None
     finished: list[str] = Field(default_factory=list)
     containers: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("finished")
+    @classmethod
+    def storable(cls, value: list[str]) -> list[str]:
+        return [utf8_safe(v) for v in value]
 
 
 class TransientError(Exception):

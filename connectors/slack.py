@@ -24,6 +24,8 @@ from connectors.records import (
     TerminalError,
     container_ref,
     doc_id,
+    guarded,
+    is_utf8,
 )
 
 SOURCE = "slack"
@@ -68,7 +70,7 @@ def read_channel(entry: Mapping[str, Any], private: bool) -> SlackChannel:
     apart); one whose member list is not a list of ids raises ValueError.
     """
     if not isinstance(entry, Mapping):
-        raise ValueError("channel entry is not a JSON object")
+        raise TypeError("channel entry is not a JSON object")
     channel_id = str(entry.get("id") or entry.get("name") or "")
     if not channel_id:
         raise ValueError("channel entry has neither id nor name")
@@ -205,14 +207,6 @@ def message_doc(
         raise ValueError("message holds bytes that are not valid UTF-8")
     return doc
 
-
-def is_utf8(value: Any) -> bool:
-    """Whether every string of a JSON value is valid UTF-8 (no undecodable bytes)."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _build_message_doc(
@@ -403,7 +397,7 @@ def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDire
                 channel = read_channel(entry, private)
                 if channel.acl == (UNRESOLVED,):
                     raise ValueError(f"private channel {channel.id} lists no members")
-            except (ValueError, AttributeError) as err:
+            except (ValueError, TypeError, AttributeError) as err:
                 failures.append(list_failure(f"{name}#{index}", f"{name}: {err}"))
                 channel = unreadable_entry(entry)
                 if channel is None:
@@ -495,11 +489,8 @@ class SlackExportConnector:
     ) -> tuple[list[SourceDoc], list[Failure]]:
         """The messages of one daily file, each one that cannot be read a Failure of its own;
         a file that cannot be read at all is one Failure, whatever the error."""
-        try:
-            return self._messages(files, rel, directory)
-        except Exception as err:
-            reason = f"cannot read {rel}: {type(err).__name__}: {err}"
-            return [], [Failure(source=SOURCE, native_id=rel, reason=reason)]
+        read = guarded(lambda: self._messages(files, rel, directory), SOURCE, rel)
+        return ([], [read]) if isinstance(read, Failure) else read
 
     def _messages(
         self, files: ExportFiles, rel: str, directory: ExportDirectory
@@ -516,11 +507,12 @@ class SlackExportConnector:
         docs: dict[str, SourceDoc] = {}
         failures = []
         for index, message in enumerate(messages):
-            try:
-                doc = message_doc(message, channel, directory.user_names, self.workspace_url, day)
-            except Exception as err:
-                native_id = f"{rel}#{index}"
-                failures.append(Failure(source=SOURCE, native_id=native_id, input=rel, reason=str(err)))
-                continue
-            docs.setdefault(doc.id, doc)
+            doc = guarded(
+                lambda m=message: message_doc(m, channel, directory.user_names, self.workspace_url, day),
+                SOURCE, f"{rel}#{index}", rel,
+            )
+            if isinstance(doc, Failure):
+                failures.append(doc)
+            else:
+                docs.setdefault(doc.id, doc)
         return list(docs.values()), failures

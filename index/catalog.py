@@ -14,7 +14,7 @@ import pyarrow as pa
 from connectors.records import CONTAINER, RESERVED, Failure, SourceDoc
 from index.lock import open_reader, open_writer
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS document_rows (
     id VARCHAR PRIMARY KEY, connector VARCHAR, source VARCHAR, native_id VARCHAR,
     kind VARCHAR, group_id VARCHAR, title VARCHAR, url VARCHAR, author VARCHAR,
@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS pending_groups (
 CREATE TABLE IF NOT EXISTS store_state (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE OR REPLACE VIEW documents AS
 SELECT d.* REPLACE (list_filter(
-    CASE WHEN len(d.acl) = 1 AND starts_with(d.acl[1], '{container}')
+    CASE WHEN len(d.acl) = 1 AND starts_with(d.acl[1], '{CONTAINER}')
          THEN coalesce(c.readers, []::VARCHAR[]) ELSE d.acl END,
-    lambda p: NOT starts_with(p, '{reserved}')) AS acl)
+    lambda p: NOT starts_with(p, '{RESERVED}')) AS acl)
 FROM document_rows d LEFT JOIN container_acl c ON c.ref = d.acl[1];
 CREATE OR REPLACE VIEW employees AS
 SELECT native_id AS employee_id, meta->>'name' AS name, meta->>'role' AS role,
@@ -55,7 +55,7 @@ CREATE OR REPLACE VIEW customers AS
 SELECT native_id AS customer_id, meta->>'name' AS name, meta->>'role' AS role,
        meta->>'company' AS company
 FROM documents WHERE source = 'directory' AND kind = 'customer' AND status = 'indexed';
-""".format(container=CONTAINER, reserved=RESERVED)
+"""
 DERIVED_STALE = "derived_stale"
 
 DOC_COLUMNS = [

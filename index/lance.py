@@ -17,6 +17,7 @@ from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 
 TABLE = "chunks"
+INDEXED = ("text", "group_id", "source", "id")
 CONTAINERS = "container_acl"
 CONTAINER_SCHEMA = pa.schema([("ref", pa.string()), ("readers", pa.list_(pa.string()))])
 RRF_K = 60
@@ -167,16 +168,20 @@ class LanceStore:
         refs = [ref for ref, readers in self.containers().items() if allowed & set(readers)]
         return acl_sql(principals, sorted(refs))
 
+    def missing_indexes(self) -> list[str]:
+        """The indexes a non-empty table should have and does not."""
+        if self.count() == 0:
+            return []
+        names = {i.name for i in self.table.list_indices()}
+        return [f"{column}_idx" for column in INDEXED if f"{column}_idx" not in names]
+
     def optimize(self) -> None:
         """Compact fragments and bring the full-text and scalar indexes up to date."""
         if self.count() == 0:
             return
-        names = {i.name for i in self.table.list_indices()}
-        if "text_idx" not in names:
-            self.table.create_index("text", config=FTS())
-        for column in ("group_id", "source", "id"):
-            if f"{column}_idx" not in names:
-                self.table.create_index(column, config=BTree())
+        for name in self.missing_indexes():
+            column = name.removesuffix("_idx")
+            self.table.create_index(column, config=FTS() if column == "text" else BTree())
         self.table.optimize()
 
     def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
