@@ -126,9 +126,12 @@ def acl_for(relpath: str, rules: Mapping[str, list[str]] | None) -> list[str]:
 def guarded_read(
     read: Callable[[str], Iterable[SourceDoc | Failure]], relpath: str, source: str
 ) -> list[SourceDoc | Failure]:
-    """What `read` makes of a file; whatever it raises is that file's Failure."""
+    """What `read` makes of a file, its failures marked as found in it (so they clear when
+    it is read again without them); whatever `read` raises is that file's Failure."""
     records = guarded(lambda: list(read(relpath)), source, relpath)
-    return [records] if isinstance(records, Failure) else records
+    if isinstance(records, Failure):
+        return [records]
+    return [r.model_copy(update={"input": relpath}) if isinstance(r, Failure) else r for r in records]
 
 
 def pull_pages(

@@ -164,7 +164,7 @@ class LanceStore:
 
     def visible_sql(self, principals: Sequence[str]) -> str:
         """The ACL filter of chunks `principals` may read, container refs resolved."""
-        allowed = {"*", *principals}
+        allowed = {"*", *callers(principals)}
         refs = [ref for ref, readers in self.containers().items() if allowed & set(readers)]
         return acl_sql(principals, sorted(refs))
 
@@ -322,8 +322,13 @@ def acl_sql(principals: Sequence[str], refs: Sequence[str] = ()) -> str:
     """The SQL filter for rows readable by everyone, one of `principals` or the readers of
     one of the container `refs`. Reserved principals (`quarry:...`) are no caller's: they
     are dropped from `principals`, so an ACL of `quarry:unresolved` matches nobody."""
-    allowed = ["*", *(p for p in principals if not p.startswith(RESERVED)), *refs]
+    allowed = ["*", *callers(principals), *refs]
     return f"array_has_any(acl, [{', '.join(quote(p) for p in allowed)}])"
+
+
+def callers(principals: Sequence[str]) -> list[str]:
+    """The principals a caller may hold: reserved ones (`quarry:...`) are nobody's."""
+    return [p for p in principals if not p.startswith(RESERVED)]
 
 
 def with_terms(rows: pa.Table) -> pa.Table:
