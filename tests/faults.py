@@ -92,25 +92,26 @@ def assert_same_store(got: Path, want: Path) -> None:
 
 def run_until(point: str, config: Path, store: Path, hold: bool = False) -> subprocess.Popen:
     """A real ingest in a subprocess, killed with SIGKILL at `point` (returned once dead), or
-    held there (returned once holding: the caller kills it)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": PREFECT_API_URL.value()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_runner", point, str(config), str(store)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    if not hold:
-        process.wait(timeout=300)
-        assert process.returncode == -9, process.stderr.read()[-2000:]
-        return process
+    held there (returned once holding: the caller kills it). Its output goes to a log file
+    beside the store, so a full pipe never stalls it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": PREFECT_API_URL.value(),
+           "PREFECT_LOGGING_LEVEL": "ERROR"}
+    log = store.parent / f"{point}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.crash_runner", point, str(config), str(store)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.strip() == "holding":
+    while time.monotonic() < deadline and process.poll() is None:
+        if hold and "holding" in log.read_text():
             return process
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError(f"the ingest never held: {process.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    assert process.returncode == -9 and not hold, log.read_text()[-3000:]
+    return process
 
 
 def touch_later(path: Path) -> None:
