@@ -93,23 +93,33 @@ def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
     return data
 
 
-def decode_text(data: bytes) -> str:
-    """Text of UTF-8 (or BOM-marked UTF-16) bytes; UnreadableFile for binary or other encodings."""
+def decode_text(data: bytes, legacy: bool = False) -> tuple[str, str]:
+    """Text of bytes and the encoding it was read as: UTF-16 when a byte order mark says so,
+    else UTF-8 (with or without a BOM). With `legacy`, bytes that are not UTF-8 are read as
+    cp1252 (latin-1 for the five bytes cp1252 leaves undefined), so every byte maps to a
+    character; without it they are an UnreadableFile, and so is binary content (NUL)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif b"\x00" in data:
-        raise UnreadableFile("binary content (NUL bytes), not text")
+        text, encoding = data.decode("utf-16"), "utf-16"
     else:
-        encoding = "utf-8-sig"
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise UnreadableFile(f"not {encoding} text: byte {error.start} is invalid") from error
+        try:
+            text, encoding = data.decode("utf-8-sig"), "utf-8"
+        except UnicodeDecodeError as error:
+            if not legacy:
+                if b"\x00" in data:
+                    raise UnreadableFile("binary content (NUL bytes), not text") from error
+                raise UnreadableFile(f"not utf-8-sig text: byte {error.start} is invalid") from error
+            try:
+                text, encoding = data.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError:
+                text, encoding = data.decode("latin-1"), "latin-1"
+    if "\x00" in text:
+        raise UnreadableFile("binary content (NUL bytes), not text")
+    return text, encoding
 
 
 def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     """The file as text; UnreadableFile when empty, too large, binary or not UTF-8."""
-    text = decode_text(read_bytes(path, max_bytes))
+    text, _ = decode_text(read_bytes(path, max_bytes))
     if not text.strip():
         raise UnreadableFile("file holds only whitespace")
     return text

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.dates import parse_datetime
 from connectors.records import (
     Failure,
     IncompleteListing,
@@ -40,8 +41,14 @@ def repo_acl(repo: str, private: bool, collaborators: Sequence[str] = ()) -> lis
 
 
 def parse_time(value: Any) -> datetime | None:
-    """A GitHub timestamp ("2025-04-04T01:27:00Z") as a datetime; None stays None."""
-    return None if value is None else datetime.fromisoformat(value)
+    """A GitHub timestamp ("2025-04-04T01:27:00Z") as a datetime; None stays None, anything
+    else that is no date is a ValueError (a bad record)."""
+    if value is None:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"bad timestamp {value!r}")
+    return parsed
 
 
 def login_of(record: dict[str, Any]) -> str | None:

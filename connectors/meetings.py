@@ -7,9 +7,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from connectors.dates import parse_datetime
 from connectors.files import MAX_BYTES, FileRecordsConnector, UnreadableFile, acl_for, read_text
 from connectors.records import Failure, SourceDoc, doc_id
 
@@ -361,12 +362,3 @@ def split_list(value: str) -> list[str]:
 
 def find_urls(text: str) -> list[str]:
     return [url.rstrip(".,;:!?)]}") for url in URL.findall(text)]
-
-
-def parse_datetime(value: str) -> datetime | None:
-    """An ISO 8601 date or datetime (naive ones taken as UTC); None when it is not one."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

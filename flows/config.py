@@ -99,7 +99,7 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     path = source.path
     limit = {"max_bytes": source.max_bytes} if source.max_bytes else {}
     if source.type == "slack-export":
-        from connectors.slack import SlackExportConnector
+        from connectors.slack_export import SlackExportConnector
 
         return SlackExportConnector(path, workspace_url=source.workspace_url, **limit)
     if source.type == "slack-api":

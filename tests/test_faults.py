@@ -341,7 +341,7 @@ def test_a_second_ingest_exits_with_one_line_naming_the_writer(held, capsys):
 
 
 def test_readers_see_the_last_committed_state_during_an_ingest(held, capsys):
-    config, store, _ = held
+    _, store, _ = held
     catalog = Catalog(store / "catalog.duckdb", read_only=True)
     try:
         assert catalog.stats()["documents"] == {"slack": 13, "meetings": 5}

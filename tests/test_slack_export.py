@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from connectors.records import Page, TerminalError
-from connectors.slack import SlackExportConnector, mentioned_ids, normalise_text
+from connectors.slack import mentioned_ids, normalise_text
+from connectors.slack_export import SlackExportConnector
 
 FIXTURE = Path(__file__).parent / "fixtures" / "slack" / "export"
 HERB_SLACK = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "slack"
