@@ -183,8 +183,8 @@ class Catalog:
     ) -> None:
         """Record indexed documents, failures, deletions, container readers and the cursor in
         one transaction; failures of earlier runs in the `finished` inputs are cleared, the
-        pending mark of `groups` too, and derived tables are marked stale when documents
-        changed."""
+        pending mark of `groups` too, and derived tables are marked stale when documents or
+        chunks changed."""
         stamp = now()
         self.db.execute("BEGIN")
         try:
@@ -204,7 +204,8 @@ class Catalog:
                     "WHERE id IN (SELECT unnest(?::VARCHAR[]))",
                     [stamp, list(deleted_ids)],
                 )
-            if docs or deleted_ids:
+            groups = sorted(set(groups))
+            if docs or deleted_ids or groups:
                 self.db.execute(
                     "INSERT OR REPLACE INTO store_state VALUES (?, ?)", [DERIVED_STALE, run_id]
                 )
@@ -227,7 +228,7 @@ class Catalog:
             self.db.execute(
                 "DELETE FROM pending_groups WHERE connector = ? AND group_id IN "
                 "(SELECT unnest(?::VARCHAR[]))",
-                [connector, sorted(set(groups))],
+                [connector, groups],
             )
             if cursor is not None:
                 self.db.execute(
