@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index.lance import LanceStore, acl_sql
+from index.lance import LanceStore
 from index.records import Query
 from transforms.embed import Embedder
 
@@ -49,7 +49,7 @@ def main() -> None:
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     questions = [r["question"] for r in rows[: args.limit]]
     vectors = embedder.encode(questions)
-    visible = acl_sql([args.principal])
+    visible = store.visible_sql([args.principal])
     store.visible_stats(visible)
     seconds: dict[str, list[float]] = {}
     candidates = []

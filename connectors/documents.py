@@ -6,13 +6,12 @@ the heavy work can be spread over the Dask or Beam engines.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from connectors.files import acl_for
+from connectors.files import acl_for, walk
 from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
 
 DOCUMENT_EXTENSIONS = ("md", "markdown", "html", "htm", "docx", "pdf", "txt", "eml", "pptx", "xlsx")
@@ -39,10 +38,10 @@ class DocumentsConnector:
 
     Native ids are paths relative to the root (posix). `acl_rules` maps fnmatch patterns on
     that path (`*` also crosses folders) to principals; the first matching pattern wins and
-    files no pattern matches are readable by everyone. Hidden files and folders and Office
-    lock files (`~$...`) are skipped. Empty files and files over `max_bytes` become Failures.
-    The cursor is `{"files": {relpath: "<mtime_ns>:<size>"}}`; `pull` yields new and changed
-    files only, in pages of at most `page_size` documents.
+    files no pattern matches are readable by everyone. Files are found by `files.walk`
+    (hidden files and folders and Office lock files skipped). Empty files and files over
+    `max_bytes` become Failures. The cursor is `{"files": {relpath: "<mtime_ns>:<size>"}}`;
+    `pull` yields new and changed files only, in pages of at most `page_size` documents.
     """
 
     source = "docs"
@@ -74,6 +73,7 @@ class DocumentsConnector:
         entries = self.scan()
         state = {e.relpath: seen[e.relpath] for e in entries if e.relpath in seen}
         changed = [e for e in entries if seen.get(e.relpath) != e.state]
+        gone = sorted(set(seen) - set(state))
         for start in range(0, len(changed), self.page_size):
             batch = changed[start : start + self.page_size]
             docs, failures = [], []
@@ -86,9 +86,11 @@ class DocumentsConnector:
                     )
                 else:
                     docs.append(self.to_doc(entry))
-            yield Page(docs=docs, failures=failures, cursor={"files": dict(state)})
+            finished = [*gone, *(e.relpath for e in batch)]
+            yield Page(docs=docs, failures=failures, cursor={"files": dict(state)}, finished=finished)
+            gone = []
         if not changed and state != seen:
-            yield Page(cursor={"files": state})
+            yield Page(cursor={"files": state}, finished=gone)
 
     def list_ids(self) -> Iterator[str]:
         """The relative path of every document file under the root now."""
@@ -99,20 +101,15 @@ class DocumentsConnector:
         """Document files under the root, sorted by relative path."""
         if not self.root.is_dir():
             raise TerminalError(f"documents folder not found: {self.root}")
+        extensions = tuple(f".{e}" for e in self.extensions)
         entries = []
-        for folder, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if name.startswith((".", "~$")) or self.file_format(name) is None:
-                    continue
-                path = Path(folder) / name
-                try:
-                    stat = path.stat()
-                except OSError:
-                    continue
-                relpath = path.relative_to(self.root).as_posix()
-                entries.append(FileEntry(relpath, path, stat.st_size, stat.st_mtime_ns))
-        return sorted(entries, key=lambda e: e.relpath)
+        for relpath, path in walk(self.root, extensions):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            entries.append(FileEntry(relpath, path, stat.st_size, stat.st_mtime_ns))
+        return entries
 
     def file_format(self, name: str) -> str | None:
         """The document format of a file name, None when it is not one of ours."""
@@ -137,8 +134,8 @@ class DocumentsConnector:
             source=self.source,
             native_id=entry.relpath,
             kind="document",
-            title=entry.path.name,
+            title=PurePosixPath(entry.relpath).name,
             container="/" if parent == "." else parent,
             acl=acl_for(entry.relpath, self.acl_rules),
-            meta={"path": str(entry.path), "format": self.file_format(entry.path.name) or ""},
+            meta={"path": str(entry.path), "format": self.file_format(entry.relpath) or ""},
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.dates import parse_datetime
 from connectors.records import (
     Failure,
     IncompleteListing,
@@ -23,9 +24,11 @@ from connectors.records import (
     SourceDoc,
     TerminalError,
     doc_id,
+    guarded,
 )
 
 SOURCE = "github"
+MAX_BYTES = 64 * 1024 * 1024
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ValidationError)
 
 
@@ -38,8 +41,14 @@ def repo_acl(repo: str, private: bool, collaborators: Sequence[str] = ()) -> lis
 
 
 def parse_time(value: Any) -> datetime | None:
-    """A GitHub timestamp ("2025-04-04T01:27:00Z") as a datetime; None stays None."""
-    return None if value is None else datetime.fromisoformat(value)
+    """A GitHub timestamp ("2025-04-04T01:27:00Z") as a datetime; None stays None, anything
+    else that is no date is a ValueError (a bad record)."""
+    if value is None:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"bad timestamp {value!r}")
+    return parsed
 
 
 def login_of(record: dict[str, Any]) -> str | None:
@@ -164,13 +173,15 @@ class GitHubDirConnector:
     """Pull requests and issues from a folder of saved GitHub API responses.
 
     Cursor: {"files": {relative path: "<mtime_ns>:<size>"}}; a repository is read again
-    only when one of its files changed, appeared or went away. One page per repository.
+    only when one of its files changed, appeared or went away. One page per repository;
+    the failures of a repository's files clear when it is read again without them.
     """
 
     source = SOURCE
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES):
         self.root = Path(path)
+        self.max_bytes = max_bytes
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """Pages of the repositories whose files changed since `cursor`."""
@@ -183,16 +194,19 @@ class GitHubDirConnector:
             before = {k: v for k, v in files.items() if k.startswith(prefix)}
             if now == before:
                 continue
-            docs, failures = self._read_repo(repo_dir)
+            read = guarded(lambda d=repo_dir: self._read_repo(d), SOURCE, prefix)
+            docs, failures = ([], [read]) if isinstance(read, Failure) else read
+            failures = [f.model_copy(update={"input": prefix}) for f in failures]
             for key in before:
                 del files[key]
             files.update(now)
-            yield Page(docs=docs, failures=failures, cursor={"files": dict(files)})
+            yield Page(docs=docs, failures=failures, cursor={"files": dict(files)}, finished=[prefix])
         gone = [k for k in files if "/".join(k.split("/")[:3]) + "/" not in seen]
         if gone:
             for key in gone:
                 del files[key]
-            yield Page(cursor={"files": dict(files)})
+            prefixes = sorted({"/".join(k.split("/")[:3]) + "/" for k in gone})
+            yield Page(cursor={"files": dict(files)}, finished=prefixes)
 
     def list_ids(self) -> Iterator[str]:
         """The html_url of every pull request and issue; IncompleteListing if a listing is unreadable."""
@@ -232,7 +246,12 @@ class GitHubDirConnector:
             return None, None
         rel = path.relative_to(self.root).as_posix()
         try:
+            if path.stat().st_size > self.max_bytes:
+                reason = f"file is larger than the limit of {self.max_bytes} bytes"
+                return None, Failure(source=SOURCE, native_id=rel, reason=reason)
             value = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError:
+            return None, Failure(source=SOURCE, native_id=rel, reason="JSON nested too deeply")
         except json.JSONDecodeError as exc:
             reason = f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             return None, Failure(source=SOURCE, native_id=rel, reason=reason)

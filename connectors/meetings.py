@@ -7,20 +7,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 
-from connectors.files import (
-    MAX_BYTES,
-    UnreadableFile,
-    acl_for,
-    fingerprints,
-    pull_pages,
-    read_text,
-    walk,
-)
-from connectors.records import Failure, Page, SourceDoc, doc_id
+from connectors.dates import parse_datetime
+from connectors.files import MAX_BYTES, FileRecordsConnector, UnreadableFile, acl_for, read_text
+from connectors.records import Failure, SourceDoc, doc_id
 
 EXTENSIONS = (".vtt", ".srt", ".txt")
 HEADER_KEYS = {
@@ -36,6 +28,8 @@ HEADER_KEYS = {
     "host": "organizer",
 }
 TIMING = re.compile(r"^\s*\S+\s+-->\s+\S+")
+VTT_TIME = r"(?:\d+:)?[0-5]\d:[0-5]\d\.\d{3}"
+VTT_TIMING = re.compile(rf"^\s*{VTT_TIME}\s+-->\s+{VTT_TIME}(?:\s|$)")
 VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
 TAG = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
 OFFSET = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
@@ -65,7 +59,7 @@ class Transcript:
     times: list[str] = field(default_factory=list)
 
 
-class MeetingsConnector:
+class MeetingsConnector(FileRecordsConnector):
     """Meeting transcripts and chats under a folder; one document per file.
 
     `acl_rules` maps globs over the relative path to the principals allowed to read matching
@@ -73,6 +67,7 @@ class MeetingsConnector:
     """
 
     source = "meetings"
+    extensions = EXTENSIONS
 
     def __init__(
         self,
@@ -80,36 +75,28 @@ class MeetingsConnector:
         acl_rules: Mapping[str, list[str]] | None = None,
         max_bytes: int = MAX_BYTES,
     ) -> None:
-        self.root = Path(path)
+        super().__init__(path, max_bytes)
         self.acl_rules = dict(acl_rules or {})
-        self.max_bytes = max_bytes
-
-    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Pages of transcripts and chats added or changed since `cursor`."""
-        yield from pull_pages(fingerprints(self.root, EXTENSIONS), cursor, self._read)
 
     def list_ids(self) -> Iterator[str]:
         """Relative paths of every transcript and chat file now present."""
-        for relpath, _ in walk(self.root, EXTENSIONS):
-            yield relpath
+        yield from self.files()
 
-    def _read(self, relpath: str) -> list[SourceDoc | Failure]:
+    def read(self, relpath: str) -> list[SourceDoc | Failure]:
         """The document of one file, or the Failure saying why it cannot be read."""
-        path = self._path(relpath)
+        path = self.path_of(relpath)
+        name = PurePosixPath(relpath)
         try:
             text = read_text(path, self.max_bytes)
-            if is_chat(path, text):
+            if is_chat(name, text):
                 return [self._chat_doc(relpath, path, parse_chat(text))]
-            return [self._transcript_doc(relpath, path, parse_transcript(path.suffix, text))]
+            return [self._transcript_doc(relpath, name, parse_transcript(name.suffix, text))]
         except (UnreadableFile, TranscriptError) as error:
             return [Failure(source=self.source, native_id=relpath, reason=str(error))]
 
-    def _path(self, relpath: str) -> Path:
-        return self.root if self.root.is_file() else self.root / relpath
-
-    def _transcript_doc(self, relpath: str, path: Path, transcript: Transcript) -> SourceDoc:
+    def _transcript_doc(self, relpath: str, name: PurePosixPath, transcript: Transcript) -> SourceDoc:
         header = transcript.header
-        meeting = header.get("meeting") or path.stem
+        meeting = header.get("meeting") or name.stem
         turns = merge_turns(transcript.segments)
         topic = header.get("topic", "")
         return self._doc(
@@ -123,7 +110,8 @@ class MeetingsConnector:
         )
 
     def _chat_doc(self, relpath: str, path: Path, chat: Transcript) -> SourceDoc:
-        meeting = CHAT_STEM.sub("", path.stem) or path.stem
+        stem = PurePosixPath(relpath).stem
+        meeting = CHAT_STEM.sub("", stem) or stem
         header = paired_header(path, meeting, self.max_bytes)
         meeting = header.get("meeting") or meeting
         topic = header.get("topic", "")
@@ -173,7 +161,7 @@ class MeetingsConnector:
         )
 
 
-def is_chat(path: Path, text: str) -> bool:
+def is_chat(path: PurePosixPath, text: str) -> bool:
     """Whether a file is a chat log: named '*_chat.txt', or a .txt of dated 'Name: message' lines."""
     if path.suffix.lower() != ".txt":
         return False
@@ -209,11 +197,10 @@ def parse_vtt(text: str) -> Transcript:
             continue
         if first in ("STYLE", "REGION"):
             continue
-        timing = next((i for i, line in enumerate(block[:2]) if TIMING.match(line)), None)
-        if timing is None:
-            if cues:
-                speaker = add_payload(transcript, block, speaker)
-            continue
+        timing = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
+        if timing is None or not VTT_TIMING.match(block[timing]):
+            shown = block[timing if timing is not None else 0].strip()[:60]
+            raise TranscriptError(f"broken WebVTT cue {cues + 1}: no valid timing line ({shown!r})")
         cues += 1
         speaker = add_payload(transcript, block[timing + 1 :], speaker)
     if not cues:
@@ -375,12 +362,3 @@ def split_list(value: str) -> list[str]:
 
 def find_urls(text: str) -> list[str]:
     return [url.rstrip(".,;:!?)]}") for url in URL.findall(text)]
-
-
-def parse_datetime(value: str) -> datetime | None:
-    """An ISO 8601 date or datetime (naive ones taken as UTC); None when it is not one."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

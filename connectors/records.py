@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
 SOURCES = ("slack", "github", "docs", "meetings", "links", "directory")
+RESERVED = "quarry:"
+UNRESOLVED = RESERVED + "unresolved"
+CONTAINER = RESERVED + "container/"
+
+
+def is_utf8(value: Any) -> bool:
+    """Whether every string of a JSON value is valid UTF-8 (no lone surrogates, which stand
+    for undecodable bytes)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_safe(text: str) -> str:
+    """Text that any store can hold: lone surrogates become `\\udcNN` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def container_ref(source: str, container: str) -> str:
+    """The ACL entry of a document whose readers are its container's, resolved at query time
+    from the container ACLs of the latest sync (`Page.containers`)."""
+    return f"{CONTAINER}{source}/{container}"
 
 
 class SourceDoc(BaseModel, frozen=True):
@@ -63,11 +87,38 @@ def doc_id(source: str, native_id: str) -> str:
 
 
 class Failure(BaseModel, frozen=True):
-    """An input that could not be read; recorded in the catalog, never fatal to a run."""
+    """An input that could not be read; recorded in the catalog, never fatal to a run.
+
+    `input` names what was read to find it (a file, a day file, a listing; default the
+    native id): the row clears when a later pull finishes that input again without it.
+    """
 
     source: str
     native_id: str
     reason: str
+    input: str = ""
+
+    @field_validator("native_id", "reason", "input")
+    @classmethod
+    def storable(cls, value: str) -> str:
+        return utf8_safe(value)
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.input:
+            object.__setattr__(self, "input", self.native_id)
+
+
+T = TypeVar("T")
+
+
+def guarded(read: Callable[[], T], source: str, native_id: str, input: str = "") -> T | Failure:
+    """`read()`, or the Failure of any error it raises (deep nesting, a parser bug, a file
+    that vanished): one bad input never ends a run."""
+    try:
+        return read()
+    except Exception as error:  # noqa: BLE001 - whatever one input raises is its failure
+        reason = f"{type(error).__name__}: {error}"
+        return Failure(source=source, native_id=native_id, input=input, reason=reason)
 
 
 class Page(BaseModel, frozen=True):
@@ -75,11 +126,22 @@ class Page(BaseModel, frozen=True):
 
     The flow saves `cursor` only after the page's documents are indexed. `None` means the
     page does not move the cursor (a connector may yield several pages per cursor step).
+    `finished` names the inputs read in full (or found gone) by this page and those before
+    it: failures earlier runs recorded for them are cleared. `containers` maps the
+    `container_ref` of each container the page saw to its readers now (`UNRESOLVED` when
+    they cannot be known); the readers of documents whose ACL is that ref follow them.
     """
 
     docs: list[SourceDoc] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
     cursor: dict[str, Any] | None = None
+    finished: list[str] = Field(default_factory=list)
+    containers: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("finished")
+    @classmethod
+    def storable(cls, value: list[str]) -> list[str]:
+        return [utf8_safe(v) for v in value]
 
 
 class TransientError(Exception):

@@ -1,33 +1,25 @@
-"""Slack messages as source documents: a workspace export reader, and the message
-conversion that the Web API connector shares."""
+"""Slack messages and channels as source documents and readers: the conversion the export
+and Web API connectors share."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
-import zipfile
-import zlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from connectors.records import (
-    Failure,
-    IncompleteListing,
-    Page,
+    UNRESOLVED,
     SourceDoc,
-    TerminalError,
+    container_ref,
     doc_id,
+    is_utf8,
 )
 
 SOURCE = "slack"
-CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
-META_FILES = ("users.json", *CHANNEL_LISTS)
-DAY_FILE = re.compile(r"^([^/]+)/(\d{4}-\d{2}-\d{2})\.json$")
 MARKUP = re.compile(r"<((?:[@#!][^<>\s|]*|[A-Za-z][A-Za-z0-9+.-]*:[^<>\s|]*)(?:\|[^<>]*)?)>")
 MARKUP_MENTION = re.compile(r"<@([^<>|\s]+)(?:\|[^<>]*)?>")
 PLAIN_MENTION = re.compile(r"(?<![\w.@<])@([A-Za-z0-9_]+)")
@@ -37,11 +29,19 @@ BROADCASTS = ("here", "channel", "everyone")
 
 @dataclass(frozen=True)
 class SlackChannel:
-    """A conversation as far as documents need it: id, name and who may read it."""
+    """A conversation as far as documents need it: id, name and who may read it.
+
+    Its messages' ACL is the channel's container ref; `acl` is what the ref resolves to
+    (`UNRESOLVED` when the readers cannot be known: nobody but the trusted caller).
+    """
 
     id: str
     name: str
     acl: tuple[str, ...] = ("*",)
+
+    @property
+    def ref(self) -> str:
+        return container_ref(SOURCE, self.id)
 
 
 def clean_id(value: Any) -> str:
@@ -50,14 +50,30 @@ def clean_id(value: Any) -> str:
 
 
 def read_channel(entry: Mapping[str, Any], private: bool) -> SlackChannel:
-    """The channel of a channels.json / groups.json / conversations.list entry."""
+    """The channel of a channels.json / groups.json / conversations.list entry.
+
+    A private channel without a member list is unresolved (the Web API lists members
+    apart); one whose member list is not a list of ids raises ValueError.
+    """
+    if not isinstance(entry, Mapping):
+        raise TypeError("channel entry is not a JSON object")
     channel_id = str(entry.get("id") or entry.get("name") or "")
     if not channel_id:
         raise ValueError("channel entry has neither id nor name")
     acl: tuple[str, ...] = ("*",)
-    if private:
-        acl = tuple(sorted({clean_id(m) for m in entry.get("members") or [] if clean_id(m)}))
+    members = entry.get("members")
+    if private and members is None:
+        acl = (UNRESOLVED,)
+    elif private:
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"private channel {channel_id} has no readable member list")
+        acl = tuple(sorted({clean_id(m) for m in members if clean_id(m)}))
     return SlackChannel(id=channel_id, name=str(entry.get("name") or channel_id), acl=acl)
+
+
+def unresolved(channel_id: str, name: str | None = None) -> SlackChannel:
+    """A channel whose readers cannot be known: readable by nobody but the trusted caller."""
+    return SlackChannel(id=channel_id, name=name or channel_id, acl=(UNRESOLVED,))
 
 
 def read_user_names(entries: Any) -> dict[str, str]:
@@ -170,9 +186,13 @@ def message_doc(
     `day` is the channel-day the message is filed under (default: the UTC date of its ts).
     """
     try:
-        return _build_message_doc(message, channel, user_names, workspace_url, day)
+        doc = _build_message_doc(message, channel, user_names, workspace_url, day)
     except (TypeError, AttributeError, KeyError) as err:
         raise ValueError(f"unreadable message: {err}") from err
+    if not is_utf8(message):
+        raise ValueError("message holds bytes that are not valid UTF-8")
+    return doc
+
 
 
 def _build_message_doc(
@@ -224,191 +244,6 @@ def _build_message_doc(
         updated_at=parse_ts(edited["ts"]) if edited.get("ts") else None,
         container=channel.name,
         group=f"{channel.id}/{thread_ts}" if thread_ts else f"{channel.id}/{day}",
-        acl=list(channel.acl),
+        acl=[channel.ref],
         meta=meta,
     )
-
-
-class ExportFiles:
-    """The JSON files of a Slack export, in a directory or a .zip, by relative path."""
-
-    def __init__(self, path: Path, archive: zipfile.ZipFile | None):
-        self._path = path
-        self._archive = archive
-        self._prefix = ""
-        if archive is not None:
-            names = archive.namelist()
-            roots = [n[: -len(m)] for n in names for m in META_FILES if n.endswith("/" + m)]
-            if not any(n in META_FILES for n in names) and len(set(roots)) == 1:
-                self._prefix = roots[0]
-
-    def signatures(self) -> dict[str, str]:
-        """Relative path -> a signature that changes when the file changes, for the list
-        files and daily files."""
-        if self._archive is not None:
-            found = {
-                info.filename.removeprefix(self._prefix): f"crc:{info.CRC:08x}:{info.file_size}"
-                for info in self._archive.infolist()
-                if info.filename.startswith(self._prefix)
-            }
-        else:
-            paths = [*self._path.glob("*.json"), *self._path.glob("*/*.json")]
-            stats = {p.relative_to(self._path).as_posix(): p.stat() for p in paths if p.is_file()}
-            found = {rel: f"{st.st_mtime_ns}:{st.st_size}" for rel, st in stats.items()}
-        return {rel: sig for rel, sig in found.items() if rel in META_FILES or DAY_FILE.match(rel)}
-
-    def read(self, rel: str) -> bytes:
-        """The bytes of one file."""
-        if self._archive is not None:
-            return self._archive.read(self._prefix + rel)
-        return (self._path / rel).read_bytes()
-
-
-@contextmanager
-def open_export(path: Path) -> Iterator[ExportFiles]:
-    """The files of the export at `path`; a missing or unreadable export is terminal."""
-    if path.is_dir():
-        yield ExportFiles(path, None)
-        return
-    if not path.is_file():
-        raise TerminalError(f"Slack export not found: {path}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise TerminalError(f"Slack export {path} is not a readable zip: {err}") from err
-    with archive:
-        yield ExportFiles(path, archive)
-
-
-def load_json(files: ExportFiles, rel: str) -> Any:
-    """A file's JSON; raises ValueError with a reason when it cannot be read."""
-    try:
-        raw = files.read(rel)
-    except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(f"cannot read {rel}: {err}") from err
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{rel} is not UTF-8: {err}") from err
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{rel} is malformed JSON: {err}") from err
-
-
-@dataclass
-class ExportDirectory:
-    """Users and channels of an export, with what could not be read of them."""
-
-    user_names: dict[str, str]
-    channels: dict[str, SlackChannel]
-    failures: list[Failure]
-
-    def channel(self, folder: str) -> SlackChannel:
-        """The channel a daily-file folder belongs to (named after it when unlisted)."""
-        return self.channels.get(folder) or SlackChannel(id=folder, name=folder)
-
-
-def read_directory(files: ExportFiles, present: Mapping[str, str]) -> ExportDirectory:
-    """Users and channels from the export's list files that are present."""
-    failures: list[Failure] = []
-    entries: dict[str, Any] = {}
-    for name in META_FILES:
-        if name in present:
-            try:
-                entries[name] = load_json(files, name)
-            except ValueError as err:
-                failures.append(Failure(source=SOURCE, native_id=name, reason=str(err)))
-    channels: dict[str, SlackChannel] = {}
-    for name in CHANNEL_LISTS:
-        listed = entries.get(name) or []
-        if not isinstance(listed, list):
-            failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name} is not a list"))
-            continue
-        for entry in listed:
-            try:
-                channel = read_channel(
-                    entry, name != "channels.json" or bool(entry.get("is_private"))
-                )
-            except (ValueError, AttributeError) as err:
-                failures.append(Failure(source=SOURCE, native_id=name, reason=f"{name}: {err}"))
-                continue
-            channels.setdefault(channel.name, channel)
-            channels.setdefault(channel.id, channel)
-    return ExportDirectory(read_user_names(entries.get("users.json")), channels, failures)
-
-
-class SlackExportConnector:
-    """Messages of a Slack workspace export (a directory or a .zip), one SourceDoc each.
-
-    Cursor: {"files": {relative path: signature}}; a pull re-reads the daily files that are
-    new or changed, or all of them when a users / channels list changed. Every page's cursor
-    holds the list files' signatures and the daily files read so far, so a crash resumes.
-    """
-
-    source = SOURCE
-
-    def __init__(self, path: Path, workspace_url: str | None = None):
-        self.path = Path(path)
-        self.workspace_url = workspace_url
-
-    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """One page per new or changed daily file, then one that drops deleted files."""
-        previous: dict[str, str] = dict((cursor or {}).get("files") or {})
-        with open_export(self.path) as files:
-            current = files.signatures()
-            directory = read_directory(files, current)
-            refresh = any(previous.get(name) != current.get(name) for name in META_FILES)
-            pending = list(directory.failures) if refresh else []
-            state = {k: current[k] for k in META_FILES if k in current}
-            if not refresh:
-                state.update({k: v for k, v in previous.items() if current.get(k) == v})
-            last = previous
-            for rel in sorted(k for k in current if k not in META_FILES):
-                if state.get(rel) == current[rel]:
-                    continue
-                docs, failures = self._read_day(files, rel, directory)
-                state[rel] = current[rel]
-                last = dict(state)
-                yield Page(docs=docs, failures=pending + failures, cursor={"files": last})
-                pending = []
-            if state != last or pending:
-                yield Page(failures=pending, cursor={"files": state})
-
-    def list_ids(self) -> Iterator[str]:
-        """Native ids of every message in the export; IncompleteListing if a file is unreadable."""
-        with open_export(self.path) as files:
-            current = files.signatures()
-            directory = read_directory(files, current)
-            for rel in sorted(k for k in current if k not in META_FILES):
-                channel = directory.channel(rel.split("/", 1)[0])
-                try:
-                    messages = load_json(files, rel)
-                except ValueError as err:
-                    raise IncompleteListing(str(err)) from err
-                if not isinstance(messages, list):
-                    raise IncompleteListing(f"{rel} is not a JSON list of messages")
-                for message in messages:
-                    if isinstance(message, dict) and message.get("ts"):
-                        yield message_native_id(message, channel.id)
-
-    def _read_day(
-        self, files: ExportFiles, rel: str, directory: ExportDirectory
-    ) -> tuple[list[SourceDoc], list[Failure]]:
-        folder, day = DAY_FILE.match(rel).groups()  # type: ignore[union-attr]
-        try:
-            messages = load_json(files, rel)
-        except ValueError as err:
-            return [], [Failure(source=SOURCE, native_id=rel, reason=str(err))]
-        if not isinstance(messages, list):
-            reason = f"{rel} is not a JSON list of messages"
-            return [], [Failure(source=SOURCE, native_id=rel, reason=reason)]
-        channel = directory.channel(folder)
-        docs: dict[str, SourceDoc] = {}
-        failures = []
-        for index, message in enumerate(messages):
-            try:
-                doc = message_doc(message, channel, directory.user_names, self.workspace_url, day)
-            except ValueError as err:
-                failures.append(Failure(source=SOURCE, native_id=f"{rel}#{index}", reason=str(err)))
-                continue
-            docs.setdefault(doc.id, doc)
-        return list(docs.values()), failures

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 
-from connectors.records import Failure, Page, SourceDoc, TerminalError, TransientError
+from connectors.records import (
+    UNRESOLVED,
+    Failure,
+    Page,
+    SourceDoc,
+    TerminalError,
+    TransientError,
+)
 from connectors.slack import (
     SOURCE,
     SlackChannel,
@@ -125,6 +132,7 @@ class SlackApiConnector:
         try:
             if channel.acl != ("*",):
                 channel = replace(channel, acl=self._members(channel.id))
+            readers = {channel.ref: list(channel.acl)}
             for messages, more in self._pages("conversations.history", params):
                 docs, failures = self._convert(channel, user_names, messages, known, seen)
                 for message in messages:
@@ -135,10 +143,13 @@ class SlackApiConnector:
                     if newest_ts:
                         state[channel.id] = newest_ts
                     threads[channel.id] = self._in_window(seen, newest_ts)
-                yield Page(docs=docs, failures=failures, cursor=cursor_of(state, threads))
+                yield Page(docs=docs, failures=failures, cursor=cursor_of(state, threads),
+                           containers=readers)
+                readers = {}
         except SlackCallError as err:
             failure = Failure(source=SOURCE, native_id=channel.id, reason=f"#{channel.name}: {err}")
-            yield Page(failures=[failure], cursor=cursor_of(state, threads))
+            readers = {channel.ref: [UNRESOLVED]} if channel.acl != ("*",) else {}
+            yield Page(failures=[failure], cursor=cursor_of(state, threads), containers=readers)
 
     def _window_start(self, oldest: str | None) -> str | None:
         """The `oldest` to ask history for: the cursor's ts less the lookback, or None."""

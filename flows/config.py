@@ -29,6 +29,7 @@ class SourceConfig(BaseModel):
     acl: dict[str, list[str]] = Field(default_factory=dict)
     workspace_url: str | None = None
     lookback_days: float = Field(default=7.0, ge=0)
+    max_bytes: int | None = Field(default=None, ge=1)
     track_deletions: bool = True
     schedule: str | None = None
 
@@ -93,12 +94,14 @@ def load_config(path: Path) -> IngestConfig:
 
 
 def build_connector(source: SourceConfig, settings: Settings) -> Connector:
-    """The connector a source config describes."""
+    """The connector a source config describes; `max_bytes` (when set) bounds each file a
+    file-based connector reads."""
     path = source.path
+    limit = {"max_bytes": source.max_bytes} if source.max_bytes else {}
     if source.type == "slack-export":
-        from connectors.slack import SlackExportConnector
+        from connectors.slack_export import SlackExportConnector
 
-        return SlackExportConnector(path, workspace_url=source.workspace_url)
+        return SlackExportConnector(path, workspace_url=source.workspace_url, **limit)
     if source.type == "slack-api":
         from connectors.slack_api import SlackApiConnector
 
@@ -114,7 +117,7 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     if source.type == "github-dir":
         from connectors.github import GitHubDirConnector
 
-        return GitHubDirConnector(path)
+        return GitHubDirConnector(path, **limit)
     if source.type == "github-api":
         from connectors.github_api import GitHubApiConnector
 
@@ -125,15 +128,15 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     if source.type == "docs":
         from connectors.documents import DocumentsConnector
 
-        return DocumentsConnector(path, acl_rules=source.acl or None)
+        return DocumentsConnector(path, acl_rules=source.acl or None, **limit)
     if source.type == "meetings":
         from connectors.meetings import MeetingsConnector
 
-        return MeetingsConnector(path, acl_rules=source.acl or None)
+        return MeetingsConnector(path, acl_rules=source.acl or None, **limit)
     if source.type == "bookmarks":
         from connectors.bookmarks import BookmarksConnector
 
-        return BookmarksConnector(path)
+        return BookmarksConnector(path, **limit)
     from connectors.directory import DirectoryConnector
 
-    return DirectoryConnector(path)
+    return DirectoryConnector(path, **limit)

@@ -10,13 +10,21 @@ from prefect.cache_policies import NO_CACHE
 from connectors.records import TransientError
 from flows.config import SourceConfig
 from flows.display import LogProgress
-from flows.run import RETRY_DELAYS, Progress, make_engine, run_ingest, sync_one
+from flows.run import (
+    RETRY_DELAYS,
+    Progress,
+    derived_missing,
+    make_engine,
+    rebuild_derived,
+    run_ingest,
+    sync_one,
+)
 from flows.settings import Settings
 from index.catalog import Catalog
 from index.lance import LanceStore
 from transforms.engine import Engine
 
-__all__ = ["ingest", "make_engine", "sync_source"]
+__all__ = ["derived_missing", "ingest", "make_engine", "rebuild_derived", "sync_source"]
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:

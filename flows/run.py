@@ -13,12 +13,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from connectors.records import TransientError
-from flows.config import EngineConfig, SourceConfig, build_connector, load_config
+from connectors.records import Failure, TransientError
+from flows.config import EngineConfig, IngestConfig, SourceConfig, build_connector, load_config
 from flows.lazy import Lazy
 from flows.qa_commands import open_chunks
 from flows.settings import Settings
-from flows.sync import SourceSync, SyncReport
+from flows.sync import WHOLE_SOURCE, SourceSync, SyncReport
 from index.catalog import Catalog
 from transforms.embed import Embedder
 from transforms.engine import Engine, LocalEngine
@@ -96,10 +96,13 @@ def run_ingest(
     """Pull each configured source (or the named ones), index it, and record a run report.
 
     `engine` (local, dask or beam) overrides the config's engine for this run; `sync` runs
-    one source (a Prefect task in the flow); `progress` sees each source as it goes.
+    one source (a Prefect task in the flow); `progress` sees each source as it goes. One
+    ingest writes a store at a time: a second one waits `lock_wait_s`, then raises
+    StoreLocked. A source that fails is a failure of the run, which goes on with the other
+    sources and ends "completed with failures"; derived tables are rebuilt whenever they
+    are missing or older than the documents, whatever stopped the run that left them so.
     """
-    from index.graph import build_graph
-    from index.profile import build_profiles
+    from index.lock import WriterLock
 
     settings = Settings(store=Path(store_path)) if store_path else Settings()
     settings.prepare_runtime()
@@ -107,31 +110,82 @@ def run_ingest(
     chosen = [config.source(n) for n in sources] if sources else config.sources
     started = datetime.now(UTC)
     run_id = hashlib.sha1(f"{config_path}|{started.isoformat()}".encode()).hexdigest()[:16]
-    catalog = Catalog(settings.catalog_path)
+    with WriterLock(settings.store) as lock:
+        lock.acquire(settings.lock_wait_s)
+        return run_sources(settings, config, chosen, started, run_id, engine, sync, progress)
+
+
+def run_sources(
+    settings: Settings, config: IngestConfig, chosen: list[SourceConfig], started: datetime,
+    run_id: str, engine: str | None, sync: Callable[..., dict[str, Any]], progress: Progress | None,
+) -> dict[str, Any]:
+    """Sync the chosen sources into the store, rebuild what is derived, record the run."""
+    catalog = Catalog(settings.catalog_path, wait_s=settings.lock_wait_s)
     store: Any = Lazy(partial(open_chunks, settings.lance_uri))
     engine_config = config.engine.model_copy(update={"name": engine}) if engine else config.engine
     stages = make_engine(engine_config, settings)
     reports: list[dict[str, Any]] = []
-    status = "completed"
+    rebuilt: list[str] = []
+    status = "failed"
     try:
         for source in chosen:
-            reports.append(
-                sync(source, settings, catalog, store, stages, run_id, engine_config.batch_docs, progress)
-            )
-        if any(r["docs_changed"] or r["docs_deleted"] for r in reports):
-            store.optimize()
-            build_profiles(catalog)
-            build_graph(catalog)
-    except BaseException:
-        status = "failed"
-        raise
+            try:
+                reports.append(
+                    sync(source, settings, catalog, store, stages, run_id, engine_config.batch_docs, progress)
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed source is reported, never fatal
+                reports.append(failed_source(catalog, source, run_id, exc))
+        rebuilt = derived_missing(catalog)
+        if rebuilt:
+            rebuild_derived(catalog, store)
+        failed = any(r["failures"] or r.get("error") for r in reports)
+        status = "completed with failures" if failed else "completed"
     finally:
         report = run_report(run_id, started, status, reports, stages, count_chunks(store, settings.lance_uri))
         report["engine"] = engine_config.name
+        report["derived_rebuilt"] = rebuilt
         catalog.record_run(run_id, started, status, report)
         catalog.close()
         stages.close()
     return report
+
+
+def failed_source(catalog: Catalog, source: SourceConfig, run_id: str, error: Exception) -> dict[str, Any]:
+    """Record a source whose sync failed as a whole, and its report; the failure clears when
+    the source next syncs in full."""
+    reason = f"sync failed: {type(error).__name__}: {error}"
+    failure = Failure(source=source.type, native_id=WHOLE_SOURCE, reason=reason)
+    catalog.commit(source.name, run_id, failures=[failure])
+    report = SyncReport(source=source.name, failures=1, failure_reasons=[reason]).as_dict()
+    return report | {"error": reason}
+
+
+def rebuild_derived(catalog: Catalog, store: Any) -> None:
+    """Rebuild what is derived from the documents: the chunk indexes, source profiles, entity
+    aliases and the enterprise graph; then record them current."""
+    from index.graph import build_graph
+    from index.profile import build_profiles
+
+    store.optimize()
+    build_profiles(catalog)
+    build_graph(catalog)
+    catalog.derived_current()
+
+
+def derived_missing(catalog: Catalog) -> list[str]:
+    """What of the derived tables is missing or older than the documents (empty: none).
+
+    The chunk indexes are rebuilt with the rest and marked current only after all of them,
+    so a run stopped while building any of them leaves the marker stale; a run that changed
+    nothing need not open the chunk store at all."""
+    from index.graph import EDGES, NAMES, NODES
+    from index.profile import ALIAS_TABLE, PROFILE_TABLE
+
+    tables = catalog.tables()
+    missing = [name for name in (PROFILE_TABLE, ALIAS_TABLE, NODES, NAMES, EDGES) if name not in tables]
+    if catalog.derived_stale():
+        missing.append("documents changed since the last rebuild")
+    return missing
 
 
 def count_chunks(store: Lazy, uri: str) -> int:
@@ -160,7 +214,9 @@ def run_report(
         "docs_changed": sum(r["docs_changed"] for r in reports),
         "docs_deleted": sum(r["docs_deleted"] for r in reports),
         "chunks_embedded": sum(r["chunks_embedded"] for r in reports),
+        "groups_repaired": sum(r["groups_repaired"] for r in reports),
         "failures": sum(r["failures"] for r in reports),
+        "sources_failed": [r["source"] for r in reports if r.get("error")],
         "stage_seconds": {
             "parse": round(times.parse_s, 3),
             "chunk": round(times.chunk_s, 3),

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("QUARRY_GITHUB_TOKEN", "GITHUB_TOKEN")
     )
+    lock_wait_s: float = 0.0
     embed_batch_size: int = 64
     embed_dtype: str = "bfloat16"
     llm_base_url: str | None = None

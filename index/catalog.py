@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,10 +11,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connectors.records import Failure, SourceDoc
+from connectors.records import CONTAINER, RESERVED, Failure, SourceDoc
+from index.lock import open_reader, open_writer
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS document_rows (
     id VARCHAR PRIMARY KEY, connector VARCHAR, source VARCHAR, native_id VARCHAR,
     kind VARCHAR, group_id VARCHAR, title VARCHAR, url VARCHAR, author VARCHAR,
     people VARCHAR[], created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, container VARCHAR,
@@ -26,12 +27,25 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 CREATE TABLE IF NOT EXISTS failures (
     connector VARCHAR, source VARCHAR, native_id VARCHAR, reason VARCHAR,
-    run_id VARCHAR, failed_at TIMESTAMPTZ, PRIMARY KEY (connector, native_id)
+    run_id VARCHAR, failed_at TIMESTAMPTZ, input VARCHAR, PRIMARY KEY (connector, native_id)
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
     status VARCHAR, report JSON
 );
+CREATE TABLE IF NOT EXISTS container_acl (
+    ref VARCHAR PRIMARY KEY, connector VARCHAR, readers VARCHAR[], updated_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS pending_groups (
+    connector VARCHAR, group_id VARCHAR, run_id VARCHAR, PRIMARY KEY (connector, group_id)
+);
+CREATE TABLE IF NOT EXISTS store_state (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE OR REPLACE VIEW documents AS
+SELECT d.* REPLACE (list_filter(
+    CASE WHEN len(d.acl) = 1 AND starts_with(d.acl[1], '{CONTAINER}')
+         THEN coalesce(c.readers, []::VARCHAR[]) ELSE d.acl END,
+    lambda p: NOT starts_with(p, '{RESERVED}')) AS acl)
+FROM document_rows d LEFT JOIN container_acl c ON c.ref = d.acl[1];
 CREATE OR REPLACE VIEW employees AS
 SELECT native_id AS employee_id, meta->>'name' AS name, meta->>'role' AS role,
        meta->>'location' AS location, meta->>'org' AS org,
@@ -42,6 +56,7 @@ SELECT native_id AS customer_id, meta->>'name' AS name, meta->>'role' AS role,
        meta->>'company' AS company
 FROM documents WHERE source = 'directory' AND kind = 'customer' AND status = 'indexed';
 """
+DERIVED_STALE = "derived_stale"
 
 DOC_COLUMNS = [
     "id", "connector", "source", "native_id", "kind", "group_id", "title", "url", "author",
@@ -55,17 +70,29 @@ def now() -> datetime:
 
 
 class Catalog:
-    """DuckDB catalog at `path`: the source of truth for documents and cursors."""
+    """DuckDB catalog at `path`: the source of truth for documents and cursors.
 
-    def __init__(self, path: Path | str, read_only: bool = False):
+    `documents` is a view of the stored rows (`document_rows`) in which each ACL is resolved:
+    a container ref becomes that container's readers of the latest sync, and reserved
+    entries (`quarry:...`) drop out, so an unresolved ACL is an empty one that no caller
+    matches. A reader (`read_only`) sees the last committed state, from a private copy when
+    a writer holds the file; a writer waits `wait_s` for the file, then raises StoreLocked.
+    """
+
+    def __init__(self, path: Path | str, read_only: bool = False, wait_s: float = 0.0):
         self.path = str(path)
-        self.db = duckdb.connect(self.path, read_only=read_only)
-        self.db.execute("SET TimeZone = 'UTC'")
-        if not read_only:
+        if read_only:
+            self.db, self._copy = open_reader(Path(path))
+        else:
+            self.db, self._copy = open_writer(Path(path), wait_s), None
+            upgrade(self.db)
             self.db.execute(SCHEMA)
+        self.db.execute("SET TimeZone = 'UTC'")
 
     def close(self) -> None:
         self.db.close()
+        if self._copy is not None:
+            self._copy.cleanup()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
@@ -83,7 +110,7 @@ class Catalog:
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT id, content_hash FROM documents WHERE status = 'indexed' AND id IN "
+            "SELECT id, content_hash FROM document_rows WHERE status = 'indexed' AND id IN "
             "(SELECT unnest(?::VARCHAR[]))",
             [list(ids)],
         ).fetchall()
@@ -92,7 +119,7 @@ class Catalog:
     def native_ids(self, connector: str) -> dict[str, str]:
         """Native id -> document id of every indexed document of a connector."""
         rows = self.db.execute(
-            "SELECT native_id, id FROM documents WHERE connector = ? AND status = 'indexed'",
+            "SELECT native_id, id FROM document_rows WHERE connector = ? AND status = 'indexed'",
             [connector],
         ).fetchall()
         return dict(rows)
@@ -103,7 +130,7 @@ class Catalog:
         if not groups:
             return []
         rows = self.query(
-            "SELECT * FROM documents WHERE status = 'indexed' AND group_id IN "
+            "SELECT * FROM document_rows WHERE status = 'indexed' AND group_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
             [groups],
         )
@@ -115,10 +142,32 @@ class Catalog:
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT id, group_id FROM documents WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+            "SELECT id, group_id FROM document_rows WHERE id IN (SELECT unnest(?::VARCHAR[]))",
             [ids],
         ).fetchall()
         return dict(rows)
+
+    def text_groups(self, connector: str) -> set[str]:
+        """Groups of a connector holding an indexed document with text: each has chunks."""
+        rows = self.db.execute(
+            "SELECT DISTINCT group_id FROM document_rows WHERE connector = ? "
+            "AND status = 'indexed' AND trim(text) <> ''",
+            [connector],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def pending_groups(self, connector: str) -> set[str]:
+        """Groups whose chunks were being rewritten when a sync stopped before committing."""
+        rows = self.db.execute(
+            "SELECT group_id FROM pending_groups WHERE connector = ?", [connector]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def mark_pending(self, connector: str, run_id: str, groups: Iterable[str]) -> None:
+        """Record that the chunks of `groups` are about to change (cleared by `commit`)."""
+        rows = [[connector, g, run_id] for g in sorted(set(groups))]
+        if rows:
+            self.db.executemany("INSERT OR REPLACE INTO pending_groups VALUES (?, ?, ?)", rows)
 
     def commit(
         self,
@@ -128,15 +177,21 @@ class Catalog:
         failures: Sequence[Failure] = (),
         deleted_ids: Sequence[str] = (),
         cursor: dict[str, Any] | None = None,
+        finished: Sequence[str] = (),
+        containers: Mapping[str, Sequence[str]] | None = None,
+        groups: Iterable[str] = (),
     ) -> None:
-        """Record indexed documents, failures, deletions and the cursor in one transaction."""
+        """Record indexed documents, failures, deletions, container readers and the cursor in
+        one transaction; failures of earlier runs in the `finished` inputs are cleared, the
+        pending mark of `groups` too, and derived tables are marked stale when documents or
+        chunks changed."""
         stamp = now()
         self.db.execute("BEGIN")
         try:
             if docs:
                 table = docs_table(connector, docs, stamp)
                 self.db.register("incoming_docs", table)
-                self.db.execute("INSERT OR REPLACE INTO documents SELECT * FROM incoming_docs")
+                self.db.execute("INSERT OR REPLACE INTO document_rows SELECT * FROM incoming_docs")
                 self.db.unregister("incoming_docs")
                 self.db.execute(
                     "DELETE FROM failures WHERE connector = ? AND native_id IN "
@@ -145,15 +200,36 @@ class Catalog:
                 )
             if deleted_ids:
                 self.db.execute(
-                    "UPDATE documents SET status = 'deleted', text = '', indexed_at = ? "
+                    "UPDATE document_rows SET status = 'deleted', text = '', indexed_at = ? "
                     "WHERE id IN (SELECT unnest(?::VARCHAR[]))",
                     [stamp, list(deleted_ids)],
                 )
+            groups = sorted(set(groups))
+            if docs or deleted_ids or groups:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO store_state VALUES (?, ?)", [DERIVED_STALE, run_id]
+                )
+            if finished:
+                self.db.execute(
+                    "DELETE FROM failures WHERE connector = ? AND run_id <> ? AND input IN "
+                    "(SELECT unnest(?::VARCHAR[]))",
+                    [connector, run_id, list(finished)],
+                )
             for f in failures:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
-                    [connector, f.source, f.native_id, f.reason, run_id, stamp],
+                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [connector, f.source, f.native_id, f.reason, run_id, stamp, f.input],
                 )
+            for ref, readers in (containers or {}).items():
+                self.db.execute(
+                    "INSERT OR REPLACE INTO container_acl VALUES (?, ?, ?, ?)",
+                    [ref, connector, sorted(set(readers)), stamp],
+                )
+            self.db.execute(
+                "DELETE FROM pending_groups WHERE connector = ? AND group_id IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [connector, groups],
+            )
             if cursor is not None:
                 self.db.execute(
                     "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
@@ -163,6 +239,21 @@ class Catalog:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def derived_stale(self) -> bool:
+        """Whether documents changed since derived tables were last rebuilt in full."""
+        rows = self.db.execute(
+            "SELECT 1 FROM store_state WHERE key = ?", [DERIVED_STALE]
+        ).fetchall()
+        return bool(rows)
+
+    def derived_current(self) -> None:
+        """Record that derived tables were rebuilt from the current documents."""
+        self.db.execute("DELETE FROM store_state WHERE key = ?", [DERIVED_STALE])
+
+    def tables(self) -> set[str]:
+        """Names of the catalog's tables."""
+        return {r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
     def record_run(self, run_id: str, started: datetime, status: str, report: dict) -> None:
         """Keep a run's report."""
@@ -174,7 +265,7 @@ class Catalog:
     def failures(self) -> list[dict[str, Any]]:
         """Every recorded failure, newest first."""
         return self.query(
-            "SELECT connector, source, native_id, reason, run_id, failed_at FROM failures "
+            "SELECT connector, source, native_id, reason, run_id, failed_at, input FROM failures "
             "ORDER BY failed_at DESC, connector, native_id"
         )
 
@@ -182,12 +273,12 @@ class Catalog:
         """Counts of documents per source and kind, failures, and the last run."""
         per_source = dict(
             self.db.execute(
-                "SELECT source, count(*) FROM documents WHERE status = 'indexed' GROUP BY 1"
+                "SELECT source, count(*) FROM document_rows WHERE status = 'indexed' GROUP BY 1"
             ).fetchall()
         )
         per_kind = dict(
             self.db.execute(
-                "SELECT source || '/' || kind, count(*) FROM documents "
+                "SELECT source || '/' || kind, count(*) FROM document_rows "
                 "WHERE status = 'indexed' GROUP BY 1 ORDER BY 1"
             ).fetchall()
         )
@@ -198,11 +289,24 @@ class Catalog:
             "documents": per_source,
             "kinds": per_kind,
             "deleted": self.db.execute(
-                "SELECT count(*) FROM documents WHERE status = 'deleted'"
+                "SELECT count(*) FROM document_rows WHERE status = 'deleted'"
             ).fetchall()[0][0],
             "failures": self.db.execute("SELECT count(*) FROM failures").fetchall()[0][0],
             "last_run": last[0] if last else None,
         }
+
+
+def upgrade(db: duckdb.DuckDBPyConnection) -> None:
+    """Bring a catalog written by an earlier version to the current layout: documents kept
+    in `document_rows` behind the resolving view, failures with the input they came from."""
+    tables = {r[0] for r in db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "documents" in tables:
+        db.execute("ALTER TABLE documents RENAME TO document_rows")
+    if "failures" in tables:
+        columns = {r[0] for r in db.execute("DESCRIBE failures").fetchall()}
+        if "input" not in columns:
+            db.execute("ALTER TABLE failures ADD COLUMN input VARCHAR")
+            db.execute("UPDATE failures SET input = native_id")
 
 
 def fetch_dicts(

@@ -10,12 +10,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import FTS, BTree
 
+from connectors.records import RESERVED
 from index.bm25 import TERMS_TYPE, CorpusStats, score, term_ids, terms_column, top
 from index.records import Hit, Query
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 
 TABLE = "chunks"
+INDEXED = ("text", "group_id", "source", "id")
+CONTAINERS = "container_acl"
+CONTAINER_SCHEMA = pa.schema([("ref", pa.string()), ("readers", pa.list_(pa.string()))])
 RRF_K = 60
 
 
@@ -61,6 +65,9 @@ class LanceStore:
 
     Each row also keeps its text's full-text terms (`terms`, `n_terms`), so that a search
     restricted to some principals ranks text with statistics of what they may read alone.
+    A chunk whose ACL is a container ref is readable by that container's readers, kept in
+    a second table (`container_acl`, as of when the store was opened) and joined into the
+    ACL filter of every restricted search.
     """
 
     def __init__(self, uri: str, dimensions: int = DIMENSIONS):
@@ -69,6 +76,7 @@ class LanceStore:
         self.db = lancedb.connect(uri)
         self.schema = chunk_schema(dimensions)
         self._stats: dict[tuple[int, str], CorpusStats] = {}
+        self._containers: dict[str, list[str]] | None = None
         if TABLE not in self.db.list_tables().tables:
             self.table = self.db.create_table(TABLE, schema=self.schema)
             return
@@ -103,10 +111,21 @@ class LanceStore:
     ) -> None:
         """Make `keep_ids` plus `new_chunks` the whole content of `group_ids`.
 
-        Stored rows of those groups that are in neither are deleted; `new_chunks` (with
-        vectors) are inserted unless already stored, so a re-run changes nothing.
+        New chunks go in before stale ones go out, so a stop in between leaves the old and
+        the new content side by side, never neither; a re-run changes nothing.
         """
-        keep = keep_ids | {c.id for c in new_chunks}
+        self.add_chunks(new_chunks)
+        self.remove_stale(group_ids, keep_ids | {c.id for c in new_chunks})
+
+    def add_chunks(self, new_chunks: Sequence[Chunk]) -> None:
+        """Insert chunks (with vectors) that are not stored yet."""
+        if new_chunks:
+            fields = [f for f in self.schema if f.name not in ("terms", "n_terms")]
+            rows = with_terms(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
+            self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
+
+    def remove_stale(self, group_ids: Iterable[str], keep: set[str]) -> None:
+        """Delete the stored chunks of `group_ids` whose id is not in `keep`."""
         groups = sorted(set(group_ids))
         for start in range(0, len(groups), 500):
             where = f"group_id IN {in_list(groups[start : start + 500])}"
@@ -114,32 +133,67 @@ class LanceStore:
             stale = [i for i in stored.column("id").to_pylist() if i not in keep]
             for s in range(0, len(stale), 500):
                 self.table.delete(f"id IN {in_list(stale[s : s + 500])}")
-        if new_chunks:
-            fields = [f for f in self.schema if f.name not in ("terms", "n_terms")]
-            rows = with_terms(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
-            self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
+
+    def group_ids(self) -> set[str]:
+        """Every group that has chunks."""
+        return set(self.table.to_lance().to_table(columns=["group_id"]).column("group_id").to_pylist())
+
+    def set_containers(self, readers: dict[str, list[str]]) -> None:
+        """Store the readers of containers (by ref), replacing what was known of them."""
+        if not readers:
+            return
+        rows = pa.Table.from_pylist(
+            [{"ref": ref, "readers": sorted(set(r))} for ref, r in sorted(readers.items())],
+            schema=CONTAINER_SCHEMA,
+        )
+        if CONTAINERS in self.db.list_tables().tables:
+            table = self.db.open_table(CONTAINERS)
+            table.merge_insert("ref").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        else:
+            self.db.create_table(CONTAINERS, rows, schema=CONTAINER_SCHEMA)
+        self.containers().update((ref, sorted(set(r))) for ref, r in readers.items())
+
+    def containers(self) -> dict[str, list[str]]:
+        """Readers of every known container by ref, as of the first call."""
+        if self._containers is None:
+            self._containers = {}
+            if CONTAINERS in self.db.list_tables().tables:
+                rows = self.db.open_table(CONTAINERS).to_arrow().to_pylist()
+                self._containers = {r["ref"]: list(r["readers"] or []) for r in rows}
+        return self._containers
+
+    def visible_sql(self, principals: Sequence[str]) -> str:
+        """The ACL filter of chunks `principals` may read, container refs resolved."""
+        allowed = {"*", *callers(principals)}
+        refs = [ref for ref, readers in self.containers().items() if allowed & set(readers)]
+        return acl_sql(principals, sorted(refs))
+
+    def missing_indexes(self) -> list[str]:
+        """The indexes a non-empty table should have and does not."""
+        if self.count() == 0:
+            return []
+        names = {i.name for i in self.table.list_indices()}
+        return [f"{column}_idx" for column in INDEXED if f"{column}_idx" not in names]
 
     def optimize(self) -> None:
         """Compact fragments and bring the full-text and scalar indexes up to date."""
         if self.count() == 0:
             return
-        names = {i.name for i in self.table.list_indices()}
-        if "text_idx" not in names:
-            self.table.create_index("text", config=FTS())
-        for column in ("group_id", "source", "id"):
-            if f"{column}_idx" not in names:
-                self.table.create_index(column, config=BTree())
+        for name in self.missing_indexes():
+            column = name.removesuffix("_idx")
+            self.table.create_index(column, config=FTS() if column == "text" else BTree())
         self.table.optimize()
 
     def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
         """Hybrid (reciprocal rank fusion of vector and full-text), vector or text search."""
-        where = filter_sql(query)
+        visible = None if query.principals is None else self.visible_sql(query.principals)
+        where = filter_sql(query, visible)
         depth = max(query.k * 3, 30)
         ranked: list[list[dict]] = []
         if query.mode in ("hybrid", "vector") and vector is not None:
             ranked.append(self._vector(vector, where, depth))
         if query.mode in ("hybrid", "text"):
-            ranked.append(self._text(query, where, depth))
+            ranked.append(self._text(query, visible, where, depth))
         return fuse(ranked, query.k)
 
     def _vector(self, vector: np.ndarray, where: str | None, depth: int) -> list[dict]:
@@ -148,12 +202,12 @@ class LanceStore:
             search = search.where(where, prefilter=True)
         return search.limit(depth).select([*HIT_COLUMNS, "_distance"]).to_list()
 
-    def _text(self, query: Query, where: str | None, depth: int) -> list[dict]:
+    def _text(self, query: Query, visible: str | None, where: str | None, depth: int) -> list[dict]:
         text = " ".join("".join(c if c.isalnum() else " " for c in query.text).split())
         if not text:
             return []
-        if query.principals is not None:
-            return self._text_visible(text, acl_sql(query.principals), where, depth)
+        if visible is not None:
+            return self._text_visible(text, visible, where, depth)
         search = self.table.search(text, query_type="fts", fts_columns="text")
         if where:
             search = search.where(where, prefilter=True)
@@ -241,8 +295,9 @@ def to_hit(row: dict, score: float) -> Hit:
     )
 
 
-def filter_sql(query: Query) -> str | None:
-    """The SQL filter for a query's sources, containers, people, dates and principals."""
+def filter_sql(query: Query, visible: str | None = None) -> str | None:
+    """The SQL filter for a query's sources, containers, people and dates, and `visible`
+    (the ACL filter of its principals)."""
     clauses = []
     if query.sources:
         clauses.append(f"source IN {in_list(query.sources)}")
@@ -258,15 +313,22 @@ def filter_sql(query: Query) -> str | None:
         clauses.append(f"created_at >= {timestamp(query.since)}")
     if query.until:
         clauses.append(f"created_at <= {timestamp(query.until)}")
-    if query.principals is not None:
-        clauses.append(acl_sql(query.principals))
+    if visible is not None:
+        clauses.append(visible)
     return " AND ".join(clauses) or None
 
 
-def acl_sql(principals: Sequence[str]) -> str:
-    """The SQL filter for chunks readable by everyone or one of `principals`."""
-    allowed = ["*", *principals]
+def acl_sql(principals: Sequence[str], refs: Sequence[str] = ()) -> str:
+    """The SQL filter for rows readable by everyone, one of `principals` or the readers of
+    one of the container `refs`. Reserved principals (`quarry:...`) are no caller's: they
+    are dropped from `principals`, so an ACL of `quarry:unresolved` matches nobody."""
+    allowed = ["*", *callers(principals), *refs]
     return f"array_has_any(acl, [{', '.join(quote(p) for p in allowed)}])"
+
+
+def callers(principals: Sequence[str]) -> list[str]:
+    """The principals a caller may hold: reserved ones (`quarry:...`) are nobody's."""
+    return [p for p in principals if not p.startswith(RESERVED)]
 
 
 def with_terms(rows: pa.Table) -> pa.Table:

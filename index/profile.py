@@ -189,21 +189,21 @@ def compute_profiles(catalog: Catalog) -> tuple[list[dict[str, Any]], dict[str, 
         "SELECT source, coalesce(container, '') AS container, count(*) AS docs, "
         "min(created_at) AS first_at, max(created_at) AS last_at, "
         "list(DISTINCT kind) AS kinds, "
-        "list(title ORDER BY created_at) FILTER (WHERE title IS NOT NULL) AS titles "
+        "list(title ORDER BY created_at, id) FILTER (WHERE title IS NOT NULL) AS titles "
         "FROM documents WHERE status = 'indexed' GROUP BY 1, 2"
     )
     people = catalog.query(
         "SELECT source, coalesce(container, '') AS container, p AS person, count(*) AS n "
         "FROM (SELECT source, container, unnest(people) AS p FROM documents "
-        "WHERE status = 'indexed') GROUP BY 1, 2, 3"
+        "WHERE status = 'indexed') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
     by_container: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for row in people:
         by_container[(row["source"], row["container"])][row["person"]] = row["n"]
     samples = catalog.query(
         "SELECT source, coalesce(container, '') AS container, "
-        "list(left(text, 400)) AS texts FROM (SELECT *, row_number() OVER "
-        "(PARTITION BY source, container ORDER BY created_at) AS r FROM documents "
+        "list(left(text, 400) ORDER BY r) AS texts FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY source, container ORDER BY created_at, id) AS r FROM documents "
         "WHERE status = 'indexed') WHERE r <= 200 GROUP BY 1, 2"
     )
     texts = {(r["source"], r["container"]): r["texts"] for r in samples}

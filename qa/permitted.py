@@ -1,8 +1,9 @@
 """Views of the store in which only what some principals may read exists.
 
 A `PermittedCatalog` is an in-memory database in which `documents` is a view of a catalog
-file's rows whose ACL names one of the principals (or "*"); the catalog's other views are
-rebuilt over it, and source profiles and aliases are computed from it. A `PermittedStore`
+file's rows whose ACL, resolved at query time (container refs joined with the container
+readers of the latest sync), names one of the principals (or "*"); the catalog's other
+views are rebuilt over it, and source profiles and aliases are computed from it. A `PermittedStore`
 adds the principals to every chunk search. An answerer over the two cannot be shaped by
 anything the principals may not read: not its routing, reading, counts or citations.
 """
@@ -19,6 +20,7 @@ import numpy as np
 from index.catalog import fetch_dicts
 from index.graph import visible_graph_sql
 from index.lance import acl_sql, quote
+from index.lock import CatalogCopy, copy_catalog, is_lock_conflict
 from index.profile import build_profiles
 from index.records import Hit, Query
 
@@ -30,10 +32,11 @@ class PermittedCatalog:
         self.path = str(snapshot)
         self.db = duckdb.connect(":memory:")
         self.db.execute("SET TimeZone = 'UTC'")
-        self.db.execute(f"ATTACH {quote(self.path)} AS src (READ_ONLY)")
+        self._copy = attach_reader(self.db, Path(snapshot))
         self.db.execute(f"CREATE TEMP VIEW documents AS SELECT * FROM src.documents WHERE {acl_sql(principals)}")
         views = self.db.execute(
-            "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal"
+            "SELECT sql FROM duckdb_views() WHERE database_name = 'src' AND NOT internal "
+            "AND view_name <> 'documents'"
         ).fetchall()
         for (sql,) in views:
             self.db.execute(sql.replace("CREATE VIEW", "CREATE TEMP VIEW", 1))
@@ -50,6 +53,22 @@ class PermittedCatalog:
 
     def close(self) -> None:
         self.db.close()
+        if self._copy is not None:
+            self._copy.cleanup()
+
+
+def attach_reader(db: duckdb.DuckDBPyConnection, path: Path) -> CatalogCopy | None:
+    """Attach the catalog at `path` read-only as `src`, or a private copy of its last
+    committed state when a writer holds it (returned, to be cleaned up)."""
+    try:
+        db.execute(f"ATTACH {quote(str(path))} AS src (READ_ONLY)")
+        return None
+    except duckdb.Error as error:
+        if not is_lock_conflict(error):
+            raise
+    copy = copy_catalog(path)
+    db.execute(f"ATTACH {quote(str(copy.path))} AS src (READ_ONLY)")
+    return copy
 
 
 class Searchable(Protocol):

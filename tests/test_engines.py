@@ -158,7 +158,7 @@ def test_ingest_flow_on_dask_matches_local(prefect_server, tmp_path):
     for engine in ("local", "dask"):
         store = tmp_path / f"store-{engine}"
         report = ingest(str(config), str(store), engine=engine)
-        assert report["status"] == "completed" and report["engine"] == engine
+        assert report["status"] == "completed with failures" and report["engine"] == engine
         assert report["failures"] >= 3 and report["chunks"] > 0
         table = LanceStore(str(store / "lance")).table.to_arrow()
         ids[engine] = sorted(table.column("id").to_pylist())

@@ -55,7 +55,8 @@ def ranking(store: LanceStore, text: str, **filters) -> list[tuple[str, float]]:
 
 def text_scores(store: LanceStore, text: str, **filters) -> list[tuple[str, float]]:
     query = Query(text=text, mode="text", k=1000, **filters)
-    rows = store._text(query, filter_sql(query), 1000)
+    visible = store.visible_sql(query.principals) if query.principals is not None else None
+    rows = store._text(query, visible, filter_sql(query, visible), 1000)
     return [(r["id"], r["_score"]) for r in rows]
 
 

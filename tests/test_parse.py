@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from connectors.dates import parse_datetime
 from connectors.documents import DocumentsConnector
 from connectors.records import SourceDoc, doc_id
-from transforms.parse import ParseError, parse_document, to_datetime, use_offline_unstructured
+from transforms.facts import ParseError
+from transforms.parse import parse_document, use_offline_unstructured
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docs"
 HERB_DOCS = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "docs"
@@ -164,7 +166,7 @@ def test_email_attachments_are_named_in_meta(tmp_path: Path) -> None:
     ],
 )
 def test_metadata_dates_become_utc(value: str, expected: datetime | None) -> None:
-    assert to_datetime(value) == expected
+    assert parse_datetime(value) == expected
 
 
 def test_pptx_and_xlsx() -> None:

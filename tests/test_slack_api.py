@@ -116,10 +116,13 @@ def test_thread_replies_are_fetched_and_grouped(connector, server):
 
 
 def test_private_channel_acl_is_its_member_list(connector, server):
-    docs = docs_by_native_id(connector.pull(None))
-    assert docs["m-101"].acl == ["U01ALICE", "U02BOB"]
+    pages = list(connector.pull(None))
+    docs = docs_by_native_id(pages)
+    readers = {ref: r for p in pages for ref, r in p.containers.items()}
+    assert docs["m-101"].acl == ["quarry:container/slack/G01SECRET"]
+    assert readers["quarry:container/slack/G01SECRET"] == ["U01ALICE", "U02BOB"]
     assert docs["m-101"].container == "secret"
-    assert docs["m-001"].acl == ["*"]
+    assert readers[docs["m-001"].acl[0]] == ["*"]
     assert [q["channel"] for q in calls(server, "/conversations.members")] == ["G01SECRET"]
 
 
@@ -193,6 +196,7 @@ def test_a_channel_that_cannot_be_read_is_a_failure(connector, server):
     ]
     assert "m-101" not in docs_by_native_id(pages)
     assert pages[-1].cursor == {"channels": {"C01GENERAL": NEWEST_GENERAL_TS}, "threads": {}}
+    assert pages[-1].containers == {"quarry:container/slack/G01SECRET": ["quarry:unresolved"]}
 
 
 def test_incremental_pull_sends_oldest_and_returns_only_new_messages(connector, server):

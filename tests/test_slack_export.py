@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from connectors.records import Page, TerminalError
-from connectors.slack import SlackExportConnector, mentioned_ids, normalise_text
+from connectors.slack import mentioned_ids, normalise_text
+from connectors.slack_export import SlackExportConnector
 
 FIXTURE = Path(__file__).parent / "fixtures" / "slack" / "export"
 HERB_SLACK = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "slack"
@@ -22,7 +23,21 @@ PARENT_TS = "1709287800.000200"
 
 
 def pull_all(connector: SlackExportConnector, cursor: dict | None = None) -> list[Page]:
-    return list(connector.pull(cursor))
+    """The pages of a pull after its first, which carries the channel lists' readers and
+    failures (and moves no cursor)."""
+    return list(connector.pull(cursor))[1:]
+
+
+def lists_page(connector: SlackExportConnector) -> Page:
+    page = next(iter(connector.pull(None)))
+    assert page.cursor is None and page.docs == []
+    return page
+
+
+def readers(connector: SlackExportConnector, doc) -> list[str]:
+    """Who may read a message: its channel's readers, as the pull's first page gives them."""
+    [ref] = doc.acl
+    return lists_page(connector).containers[ref]
 
 
 def docs_by_native_id(pages: list[Page]) -> dict:
@@ -92,7 +107,8 @@ def test_plain_message_fields(docs):
     assert doc.container == "general"
     assert doc.title == "#general 2024-03-01"
     assert doc.group == "C01GENERAL/2024-03-01"
-    assert doc.acl == ["*"]
+    assert doc.acl == ["quarry:container/slack/C01GENERAL"]
+    assert readers(SlackExportConnector(FIXTURE), doc) == ["*"]
     assert doc.url is None
     assert doc.meta == {
         "channel_id": "C01GENERAL",
@@ -134,9 +150,9 @@ def test_subtype_edit_and_file_share(docs):
 
 def test_private_channel_and_dm_acl_is_the_member_list(docs):
     secret, dm = docs["m-101"], docs["m-201"]
-    assert secret.acl == ["U01ALICE", "U02BOB"]
+    assert readers(SlackExportConnector(FIXTURE), secret) == ["U01ALICE", "U02BOB"]
     assert secret.container == "secret"
-    assert dm.acl == ["U01ALICE", "U03CAROL"]
+    assert readers(SlackExportConnector(FIXTURE), dm) == ["U01ALICE", "U03CAROL"]
     assert dm.container == "D01DM"
     assert dm.people == ["U03CAROL", "U01ALICE"]
     assert dm.text == "hey @U01ALICE, lunch?"
@@ -183,7 +199,7 @@ def test_zip_export_gives_the_same_docs(tmp_path: Path, top_folder: str):
     }
     files = pages[-1].cursor["files"]
     assert len(files) == 9 and all(sig.startswith("crc:") for sig in files.values())
-    assert list(SlackExportConnector(archive).pull(pages[-1].cursor)) == []
+    assert pull_all(SlackExportConnector(archive), pages[-1].cursor) == []
 
 
 def test_incremental_pull_reads_only_new_and_changed_files(export: Path):
@@ -217,7 +233,7 @@ def test_changed_channel_list_rereads_every_daily_file(export: Path):
     pages = pull_all(connector, cursor)
     docs = docs_by_native_id(pages)
     assert len(docs) == 13
-    assert docs["m-101"].acl == ["U01ALICE", "U02BOB", "U03CAROL"]
+    assert readers(connector, docs["m-101"]) == ["U01ALICE", "U02BOB", "U03CAROL"]
     assert pull_all(connector, pages[-1].cursor) == []
 
 
@@ -246,25 +262,29 @@ def test_unreadable_daily_files_become_failures_and_the_rest_goes_on(export: Pat
     failures = {f.native_id: f.reason for p in pages for f in p.failures}
     assert set(failures) == {
         "general/2024-03-02.json",
-        "secret/2024-03-01.json",
+        "secret/2024-03-01.json#0",
         "D01DM/2024-03-01.json",
         "develop-georgemiller-CoachForce/2026-06-21.json#0",
         "develop-georgemiller-CoachForce/2026-06-21.json#1",
     }
     assert "malformed JSON" in failures["general/2024-03-02.json"]
-    assert "not UTF-8" in failures["secret/2024-03-01.json"]
+    assert "not valid UTF-8" in failures["secret/2024-03-01.json#0"]
     assert all(f.source == "slack" for p in pages for f in p.failures)
     docs = docs_by_native_id(pages)
     assert len(docs) == 8
     assert "general/2024-03-02.json" in pages[-1].cursor["files"]
 
 
-def test_missing_user_and_channel_lists_degrade_to_folder_names(export: Path):
+def test_missing_user_and_channel_lists_degrade_to_folder_names_readable_by_nobody(export: Path):
     for name in ("users.json", "channels.json", "groups.json", "dms.json"):
         (export / name).unlink()
-    pages = pull_all(SlackExportConnector(export))
+    connector = SlackExportConnector(export)
+    pages = pull_all(connector)
     docs = docs_by_native_id(pages)
     assert len(docs) == 13 and not any(p.failures for p in pages)
+    unknown = {f.native_id for f in lists_page(connector).failures}
+    assert unknown == {"general/", "secret/", "D01DM/", "develop-georgemiller-CoachForce/"}
+    assert readers(connector, docs["m-101"]) == ["quarry:unresolved"]
     bot = docs["general/1709289000.000400"]
     assert bot.container == "general" and bot.meta["channel_id"] == "general"
     assert bot.meta["user_name"] == "deploybot"
@@ -274,9 +294,14 @@ def test_missing_user_and_channel_lists_degrade_to_folder_names(export: Path):
 
 def test_malformed_channel_list_is_a_failure_not_a_crash(export: Path):
     (export / "channels.json").write_text("[{")
-    pages = pull_all(SlackExportConnector(export))
-    assert [f.native_id for p in pages for f in p.failures] == ["channels.json"]
-    assert len(docs_by_native_id(pages)) == 13
+    connector = SlackExportConnector(export)
+    pages = pull_all(connector)
+    failures = {f.native_id for f in lists_page(connector).failures}
+    assert failures == {"channels.json", "general/", "develop-georgemiller-CoachForce/"}
+    docs = docs_by_native_id(pages)
+    assert len(docs) == 13
+    assert readers(connector, docs["m-001"]) == ["quarry:unresolved"]
+    assert readers(connector, docs["m-101"]) == ["U01ALICE", "U02BOB"]
 
 
 def test_list_ids_matches_pull_and_drops_deleted_messages(export: Path):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from connectors.records import Failure, SourceDoc
+from connectors.records import Failure, SourceDoc, guarded
 from transforms.chunk import chunk_group
 from transforms.embed import Embedder
 from transforms.parse import ParseError, parse_document
@@ -25,11 +25,16 @@ def prepare(doc: SourceDoc) -> SourceDoc:
 
 
 def prepare_or_fail(doc: SourceDoc) -> SourceDoc | Failure:
-    """The parse stage, with a document that cannot be read turned into a Failure."""
-    try:
-        return prepare(doc)
-    except ParseError as exc:
-        return Failure(source=doc.source, native_id=doc.native_id, reason=str(exc))
+    """The parse stage, with a document that cannot be read (whatever the error) turned into
+    a Failure."""
+
+    def attempt() -> SourceDoc | Failure:
+        try:
+            return prepare(doc)
+        except ParseError as exc:
+            return Failure(source=doc.source, native_id=doc.native_id, reason=str(exc))
+
+    return guarded(attempt, doc.source, doc.native_id)
 
 
 def with_vectors(chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> list[Chunk]:

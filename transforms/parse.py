@@ -15,19 +15,14 @@ byte maps to a character, nothing is dropped, and `meta["encoding"]` records the
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import email.utils
 import io
-import math
 import os
 import re
 import zipfile
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -35,39 +30,14 @@ from xml.etree import ElementTree
 
 import yaml
 
+from connectors.dates import parse_datetime
+from connectors.files import UnreadableFile, decode_text
 from connectors.records import SourceDoc
+from transforms.facts import Block, FileFacts, ParseError, first, first_url, is_url, text_value
+from transforms.pdf import read_pdf
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-PDF_DATE = re.compile(r"^D:(\d{4,14})([Zz]|[+-]\d{2}'?\d{2})?'?$")
 CORE_XML = "docProps/core.xml"
-HEADING_RATIO = 1.15
-PARAGRAPH_GAP = 1.5
-
-
-class ParseError(Exception):
-    """A document file that cannot be read, or that yields no text."""
-
-
-@dataclass
-class FileFacts:
-    """What a file says about itself; any of it may be missing."""
-
-    title: str | None = None
-    author: str | None = None
-    created: datetime | None = None
-    updated: datetime | None = None
-    url: str | None = None
-    doc_type: str | None = None
-    people: list[str] = field(default_factory=list)
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Block:
-    """One rendered piece of a document: a heading (with its level) or a paragraph."""
-
-    text: str
-    level: int = 0
 
 
 Reader = Callable[[bytes], tuple[list[Block], FileFacts]]
@@ -193,28 +163,20 @@ def table_text(table_html: str | None) -> str:
     return "\n".join(line for line in lines if line.strip(" |"))
 
 
-def decode_text(data: bytes) -> tuple[str, dict[str, str]]:
-    """Text of a file, with meta naming the encoding when it is not UTF-8."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text, meta = data.decode("utf-16"), {"encoding": "utf-16"}
-    else:
-        try:
-            text, meta = data.decode("utf-8-sig"), {}
-        except UnicodeDecodeError:
-            try:
-                text, meta = data.decode("cp1252"), {"encoding": "cp1252"}
-            except UnicodeDecodeError:
-                text, meta = data.decode("latin-1"), {"encoding": "latin-1"}
-    if "\x00" in text:
-        raise ParseError("binary content (NUL bytes) in a text file")
-    return text, meta
+def text_of(data: bytes) -> tuple[str, dict[str, str]]:
+    """Text of a text file, with meta naming the encoding when it is not UTF-8."""
+    try:
+        text, encoding = decode_text(data, legacy=True)
+    except UnreadableFile as exc:
+        raise ParseError(f"{exc} in a text file") from exc
+    return text, {} if encoding == "utf-8" else {"encoding": encoding}
 
 
 def read_markdown(data: bytes) -> tuple[list[Block], FileFacts]:
     """A markdown file with optional YAML front matter (title, author, date, type, link)."""
     from unstructured.partition.md import partition_md
 
-    text, meta = decode_text(data)
+    text, meta = text_of(data)
     front: dict[str, Any] = {}
     match = FRONT_MATTER.match(text)
     if match:
@@ -230,8 +192,8 @@ def read_markdown(data: bytes) -> tuple[list[Block], FileFacts]:
         title=text_value(front.get("title")),
         author=authors[0] if authors else None,
         people=authors,
-        created=to_datetime(first(front, "date", "created")),
-        updated=to_datetime(first(front, "updated", "modified", "lastmod")),
+        created=parse_datetime(first(front, "date", "created")),
+        updated=parse_datetime(first(front, "updated", "modified", "lastmod")),
         url=text_value(first(front, "link", "url", "canonical_url", "canonical")),
         doc_type=text_value(first(front, "type", "doc_type")),
         meta=meta,
@@ -244,7 +206,7 @@ def read_html(data: bytes) -> tuple[list[Block], FileFacts]:
     from lxml import html as lxml_html
     from unstructured.partition.html import partition_html
 
-    text, meta = decode_text(data)
+    text, meta = text_of(data)
     page = lxml_html.fromstring(text)
     tags: dict[str, str] = {}
     for tag in page.iter("meta"):
@@ -257,8 +219,8 @@ def read_html(data: bytes) -> tuple[list[Block], FileFacts]:
     facts = FileFacts(
         title=" ".join((page.findtext(".//title") or "").split()) or first(tags, "og:title"),
         author=first(tags, "author", "dc.creator"),
-        created=to_datetime(first(tags, "date", "created", "dcterms.created", "dc.date")),
-        updated=to_datetime(first(tags, "modified", "last-modified", "dcterms.modified")),
+        created=parse_datetime(first(tags, "date", "created", "dcterms.created", "dc.date")),
+        updated=parse_datetime(first(tags, "modified", "last-modified", "dcterms.modified")),
         url=(canonical[0].get("href") if canonical else None) or first(tags, "og:url"),
         doc_type=first(tags, "type", "doc_type", "dc.type"),
         meta=meta,
@@ -270,7 +232,7 @@ def read_plain_text(data: bytes) -> tuple[list[Block], FileFacts]:
     """A plain text file: paragraphs, and headings where unstructured detects them."""
     from unstructured.partition.text import partition_text
 
-    text, meta = decode_text(data)
+    text, meta = text_of(data)
     return element_blocks(partition_text(text=text), "guessed"), FileFacts(meta=meta)
 
 
@@ -286,7 +248,7 @@ def read_email(data: bytes) -> tuple[list[Block], FileFacts]:
         if address or name
     ]
     sender = email.utils.parseaddr(str(message.get("from", "")))
-    sent = to_datetime(str(message.get("date", "")))
+    sent = parse_datetime(str(message.get("date", "")))
     attachments = [p.get_filename() for p in message.iter_attachments() if p.get_filename()]
     facts = FileFacts(
         title=" ".join(str(message.get("subject", "")).split()) or None,
@@ -334,194 +296,11 @@ def office_facts(core: dict[str, str]) -> FileFacts:
     return FileFacts(
         title=core.get("title"),
         author=core.get("creator"),
-        created=to_datetime(core.get("created")),
-        updated=to_datetime(core.get("modified")),
+        created=parse_datetime(core.get("created")),
+        updated=parse_datetime(core.get("modified")),
         url=first_url(core.get(k) for k in ("identifier", "keywords", "subject", "description")),
         doc_type=core.get("category") or (subject if subject and not is_url(subject) else None),
     )
-
-
-def read_pdf(data: bytes) -> tuple[list[Block], FileFacts]:
-    """A PDF's text (headings found by font size) and its document info dictionary.
-
-    Besides /Title, /Author, /CreationDate and /ModDate, custom keys /Link, /Type, /Date are
-    read; a /Creator holding a date (as HERB's exporter writes it) is the authored date, the
-    link may sit in /Keywords or /Subject, the type in a non-URL /Subject.
-    """
-    import pypdf
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise ParseError("encrypted PDF (needs a password)")
-        info = {
-            str(k).lstrip("/").lower(): str(v.get_object() if hasattr(v, "get_object") else v)
-            for k, v in (reader.metadata or {}).items()
-        }
-        blocks = pdf_blocks(reader)
-    except PdfReadError as exc:
-        raise ParseError(f"corrupt PDF: {exc}") from exc
-    file_created = to_datetime(info.get("creationdate"))
-    file_modified = to_datetime(info.get("moddate"))
-    created = (
-        to_datetime(first(info, "date", "created"))
-        or to_datetime(info.get("creator"))
-        or file_created
-    )
-    updated = to_datetime(first(info, "modified", "updated")) or (
-        file_modified if file_modified != file_created else None
-    )
-    subject = info.get("subject")
-    facts = FileFacts(
-        title=info.get("title") or None,
-        author=info.get("author") or None,
-        created=created,
-        updated=updated or created,
-        url=first(info, "link", "url") or first_url(info.get(k) for k in ("keywords", "subject")),
-        doc_type=first(info, "type", "doctype")
-        or (subject if subject and not is_url(subject) else None),
-    )
-    return blocks, facts
-
-
-@dataclass
-class PdfLine:
-    """One line of PDF text with its dominant font size and vertical position."""
-
-    text: str
-    size: float
-    y: float
-    page: int
-
-
-class PdfLineCollector:
-    """Gathers the lines pypdf extracts, each with its dominant font size and position."""
-
-    def __init__(self) -> None:
-        self.lines: list[PdfLine] = []
-        self.page = 0
-        self.parts: list[str] = []
-        self.weights: Counter[tuple[float, float]] = Counter()
-
-    def visit(self, text: str, cm: list, tm: list, _font: Any, size: float) -> None:
-        """pypdf's `visitor_text` callback: a run of text under one font and matrix."""
-        scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-        pieces = text.split("\n")
-        for i, piece in enumerate(pieces):
-            self.parts.append(piece)
-            self.weights[(round(size * scale, 1), round(y, 1))] += len(piece.strip())
-            if i < len(pieces) - 1:
-                self.close_line()
-
-    def close_line(self) -> None:
-        """End the current line, keeping it when it holds text."""
-        text = " ".join("".join(self.parts).split())
-        if text:
-            size, y = self.weights.most_common(1)[0][0]
-            self.lines.append(PdfLine(text, size, y, self.page))
-        self.parts.clear()
-        self.weights.clear()
-
-
-def pdf_lines(reader: Any) -> list[PdfLine]:
-    """The text lines of every page, as pypdf extracts them, with font size and position."""
-    collector = PdfLineCollector()
-    for page_no, page in enumerate(reader.pages):
-        collector.page = page_no
-        page.extract_text(visitor_text=collector.visit)
-        collector.close_line()
-    return collector.lines
-
-
-def pdf_blocks(reader: Any) -> list[Block]:
-    """PDF lines grouped into headings (larger than body text) and paragraphs."""
-    lines = pdf_lines(reader)
-    if not lines:
-        return []
-    sizes: Counter[float] = Counter()
-    for line in lines:
-        sizes[line.size] += len(line.text)
-    body = sizes.most_common(1)[0][0]
-    heading_sizes = sorted({s for s in sizes if s > body * HEADING_RATIO}, reverse=True)
-    blocks: list[Block] = []
-    current: list[str] = []
-    level, previous = 0, None
-    for line in lines:
-        line_level = heading_sizes.index(line.size) + 1 if line.size in heading_sizes else 0
-        continues = (
-            previous is not None
-            and line_level == level
-            and line.page == previous.page
-            and 0 < previous.y - line.y <= PARAGRAPH_GAP * max(line.size, previous.size)
-        )
-        if not continues and current:
-            blocks.append(Block(" ".join(current), min(level, 6)))
-            current = []
-        current.append(line.text)
-        level, previous = line_level, line
-    blocks.append(Block(" ".join(current), min(level, 6)))
-    return blocks
-
-
-def first(values: dict[str, Any], *keys: str) -> Any:
-    """The first non-empty value among `keys`."""
-    return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
-
-
-def text_value(value: Any) -> str | None:
-    """A metadata value as a stripped string, None when empty."""
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-def is_url(value: str) -> bool:
-    """Whether a metadata value is an http(s) URL."""
-    return value.strip().lower().startswith(("http://", "https://"))
-
-
-def first_url(values: Any) -> str | None:
-    """The first value that is an http(s) URL."""
-    return next((v.strip() for v in values if v and is_url(v)), None)
-
-
-def to_datetime(value: Any) -> datetime | None:
-    """A date from metadata (ISO 8601, PDF `D:` or RFC 2822), in UTC; naive means UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime.combine(value, time())
-    else:
-        parsed = parse_date_text(str(value).strip())
-        if parsed is None:
-            return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_date_text(text: str) -> datetime | None:
-    """A datetime from ISO 8601, PDF `D:YYYYMMDDHHmmSS+HH'mm'` or RFC 2822 text."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    match = PDF_DATE.match(text)
-    if match:
-        digits, zone = match.group(1), (match.group(2) or "").replace("'", "")
-        stamp = digits + "0101000000"[len(digits) - 4 :]
-        zone = "+0000" if zone in ("Z", "z") else zone
-        try:
-            return datetime.strptime(stamp + zone, "%Y%m%d%H%M%S" + ("%z" if zone else ""))
-        except ValueError:
-            return None
-    try:
-        return email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 READERS: dict[str, Reader] = {
