@@ -10,7 +10,7 @@ from connectors.directory import DirectoryConnector
 from connectors.documents import DocumentsConnector
 from connectors.github import GitHubDirConnector
 from connectors.meetings import MeetingsConnector
-from connectors.slack import SlackExportConnector
+from connectors.slack_export import SlackExportConnector
 from flows.sync import SourceSync
 from index.catalog import Catalog
 from index.graph import build_graph

@@ -18,9 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 from prefect.testing.utilities import prefect_test_harness
-from qa.api import create_app
-from qa.api_auth import KeyStore
-from qa.api_models import ApiLimits
 
 from flows.cli import main
 from flows.ingest import ingest
@@ -28,7 +25,9 @@ from index.catalog import Catalog
 from index.lance import LanceStore
 from index.records import Query
 from qa.permitted import PermittedCatalog
-from tests.api_server import LiveServer
+from qa.serve.auth import KeyStore
+from qa.serve.models import ApiLimits
+from tests.api_server import LiveServer, api_app
 from tests.conftest import FIXTURES
 from tests.faults import assert_same_store, make_corpus, run_until, touch_later
 
@@ -77,7 +76,7 @@ def api(store: Path, embedder, *principals: str) -> Iterator[tuple[LiveServer, l
     """The HTTP API over the store, with a key for each principal."""
     keys = KeyStore(store / "keys.duckdb")
     secrets = [keys.create(p)[1] for p in principals]
-    with LiveServer(create_app(store, embedder, limits=LIMITS)) as server:
+    with LiveServer(api_app(store, embedder, limits=LIMITS)) as server:
         yield server, secrets
 
 
