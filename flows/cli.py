@@ -98,6 +98,9 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             progress = LiveProgress() if sys.stderr.isatty() else LogProgress()
         with progress if isinstance(progress, LiveProgress) else nullcontext():
             report = run(str(args.config), str(settings.store), args.source, args.engine, progress=progress)
+    failed = [r for r in report["sources"] if r.get("error")]
+    if failed and len(failed) == len(report["sources"]):
+        raise UserError("no source could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in failed))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     elif not args.quiet:

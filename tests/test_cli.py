@@ -135,10 +135,10 @@ def test_user_mistakes_are_one_line_and_debug_shows_the_traceback(tmp_path, stor
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
-def test_a_locked_store_names_the_process_holding_it(store):
+def test_stats_read_the_last_committed_state_while_a_writer_holds_the_store(store):
     holder = duckdb.connect(str(store / "catalog.duckdb"))
     try:
-        line = one_line_error(quarry("stats", store=store))
+        run = quarry("stats", store=store)
     finally:
         holder.close()
-    assert f"locked by process {os.getpid()}" in line
+    assert run.returncode == 0 and "chunks" in run.stdout and not run.stderr.strip()
