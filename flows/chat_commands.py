@@ -16,18 +16,21 @@ def add_chat_commands(subparsers: Any) -> None:
     mcp = subparsers.add_parser("mcp", help="serve search, ask and documents as MCP tools")
     mcp.add_argument("--http", action="store_true",
                      help="streamable HTTP at /mcp (each request needs a key) instead of stdio")
-    mcp.add_argument("--host", help="address to bind (default $QUARRY_API_HOST or 127.0.0.1)")
-    mcp.add_argument("--port", type=int, help="port (default $QUARRY_API_PORT or 8000)")
-    mcp.add_argument("--no-embed", action="store_true", help="full-text search only, no text hops")
+    add_listen_arguments(mcp, "full-text search only, no text hops")
     mcp.set_defaults(handler=run_mcp)
 
     bot = subparsers.add_parser("slack-bot", help="answer Slack mentions and DMs in their thread")
     bot.add_argument("--socket", action="store_true",
                      help="Socket Mode (needs QUARRY_SLACK_APP_TOKEN) instead of the HTTP Events API")
-    bot.add_argument("--host", help="address to bind (default $QUARRY_API_HOST or 127.0.0.1)")
-    bot.add_argument("--port", type=int, help="port (default $QUARRY_API_PORT or 8000)")
-    bot.add_argument("--no-embed", action="store_true", help="no text hops")
+    add_listen_arguments(bot, "no text hops")
     bot.set_defaults(handler=run_slack_bot)
+
+
+def add_listen_arguments(parser: argparse.ArgumentParser, no_embed_help: str) -> None:
+    """--host, --port and --no-embed of a serving command."""
+    parser.add_argument("--host", help="address to bind (default $QUARRY_API_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default $QUARRY_API_PORT or 8000)")
+    parser.add_argument("--no-embed", action="store_true", help=no_embed_help)
 
 
 def run_mcp(args: argparse.Namespace, settings: Settings) -> int:

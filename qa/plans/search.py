@@ -50,7 +50,7 @@ class SearchPlan:
                 break
         else:
             return Evidence(note="search found nothing on the topic")
-        text = answering_sentences(a.question, hits[:5], ctx.embedder) if not a.product else "\n".join(h.text for h in hits[:5])
+        text = answering_sentences(a.question, hits[:5], ctx.embedder)
         return Evidence(text=text, support=[n for h in hits[:10] for n in h.native_ids])
 
 
