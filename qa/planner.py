@@ -63,7 +63,6 @@ class Plan:
     anchor: Anchor
     steps: list[Step]
     score: float
-    used: set[str]
     target: str = ""
     complete: bool = False
 
@@ -338,14 +337,13 @@ class Planner:
         rels = [s.rel for s in steps]
         named = set().union(*hints) if hints else set()
         met = [h for h in hints if h & set(rels)]
-        used = named & set(rels)
         unasked = sum(1 for r in rels if r not in named and r not in STRUCTURAL)
         score = 3.0 * len(met) - len(steps) - 0.5 * unasked - 1.5 * (len(hints) - len(met))
         score += {"quote": 1.0, "type": -1.0, "topic": -0.5}.get(anchor.origin, 0.0)
         if dated:
             on_path = [anchor.type, *(s.to_type for s in steps)]
             score += 1.0 if any(t in ARTIFACTS for t in on_path) else -2.0
-        return Plan(anchor=anchor, steps=steps, score=score, used=used, target=target, complete=len(met) == len(hints))
+        return Plan(anchor=anchor, steps=steps, score=score, target=target, complete=len(met) == len(hints))
 
     def run(self, plan: Plan, ask: Ask, target: str, links: Links, others: list[Anchor], question: str,
             trace: list[Hop]) -> GraphResult:

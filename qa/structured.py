@@ -1,5 +1,6 @@
 """Structured hops: rows from the DuckDB catalog (messages, pull requests, documents,
-meetings, bookmarks), filtered by container, kind and reader."""
+meetings, bookmarks) by source, container, group or native id; what a caller may read is
+the catalog view it is given."""
 
 from __future__ import annotations
 
