@@ -17,19 +17,18 @@ from connectors.github import (
     parse_time,
     repo_acl,
 )
+from connectors.http import (
+    HttpRejected,
+    Retry,
+    RetryingClient,
+    link_pages,
+    retry_after,
+    server_trouble,
+)
 from connectors.records import Failure, Page, SourceDoc, TerminalError, TransientError
 
 API_VERSION = "2022-11-28"
 SECONDARY_LIMIT_WAIT = 60.0
-MAX_BACKOFF = 60.0
-
-
-class RequestRejected(Exception):
-    """A 4xx answer that retrying will not change (not found, forbidden, gone)."""
-
-    def __init__(self, url: str, status: int, message: str):
-        super().__init__(f"GET {url} -> HTTP {status}: {message}")
-        self.status = status
 
 
 class GitHubApiConnector:
@@ -58,10 +57,9 @@ class GitHubApiConnector:
         self.repos = list(repos)
         self.token = token
         self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=30.0, follow_redirects=True)
-        self.max_retries = max_retries
+        client = client or httpx.Client(timeout=30.0, follow_redirects=True)
+        self.http = RetryingClient(client, retries=max_retries, sleep=sleep)
         self.per_page = per_page
-        self.sleep = sleep
         self.now = now
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
@@ -94,7 +92,7 @@ class GitHubApiConnector:
 
     def close(self) -> None:
         """Close the HTTP client."""
-        self.client.close()
+        self.http.close()
 
     def _repo_pages(
         self, repo: str, before: dict[str, Any], after: dict[str, Any]
@@ -147,7 +145,7 @@ class GitHubApiConnector:
                 reviews = self._get_all(f"{base}/reviews")
                 comments = self._get_all(f"{base}/comments")
                 docs.append(build_pull_request_doc(pr, reviews, comments, repo, acl()))
-            except (RequestRejected, *ITEM_ERRORS) as exc:
+            except (HttpRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, pr, exc))
         return Page(docs=docs, failures=failures)
 
@@ -161,7 +159,7 @@ class GitHubApiConnector:
                 url = f"{self.base_url}/repos/{repo}/issues/{issue['number']}/comments"
                 comments = self._get_all(url) if issue.get("comments", 1) else []
                 docs.append(build_issue_doc(issue, comments, repo, acl()))
-            except (RequestRejected, *ITEM_ERRORS) as exc:
+            except (HttpRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, issue, exc))
         return Page(docs=docs, failures=failures)
 
@@ -170,7 +168,7 @@ class GitHubApiConnector:
         them (GitHub asks for push access), which leaves the repository's group alone."""
         try:
             people = self._get_all(f"{self.base_url}/repos/{repo}/collaborators")
-        except RequestRejected:
+        except HttpRejected:
             return []
         return [p["login"] for p in people if isinstance(p, dict) and p.get("login")]
 
@@ -183,96 +181,72 @@ class GitHubApiConnector:
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of a repository listing; a 304 on the first page (ETag in `before`) ends it.
 
-        Issues disabled (410) is an empty listing; any other rejection is a TerminalError.
+        Issues disabled (410) is an empty listing; any other rejection is an HttpRejected.
         """
-        url: str | None = str(
-            httpx.URL(self.base_url + path, params={**params, "per_page": self.per_page})
-        )
-        first = url
+        first = str(httpx.URL(self.base_url + path, params={**params, "per_page": self.per_page}))
         etag = (before or {}).get("etags", {}).get(first)
-        while url:
-            response = self._fetch(url, etag if url == first else None)
-            if url == first and after is not None:
+
+        def get(url: str) -> httpx.Response:
+            return self._fetch(url, etag if url == first else None, accept=(304, 410))
+
+        for response in link_pages(get, first):
+            if str(response.request.url) == first and after is not None:
                 tag = etag if response.status_code == 304 else response.headers.get("etag")
                 if tag:
                     after["etags"][first] = tag
-            if response.status_code == 304:
+            if response.status_code in (304, 410):
                 return
-            if response.status_code == 410:
-                return
-            if response.status_code >= 400:
-                raise TerminalError(str(rejection(url, response)))
-            items = decode(url, response)
+            items = decode(response)
             if not isinstance(items, list):
-                raise TerminalError(f"GET {url} did not answer a JSON array")
+                raise TerminalError(f"GET {response.request.url} did not answer a JSON array")
             yield items
-            url = response.links.get("next", {}).get("url")
 
     def _get_all(self, url: str) -> list[dict[str, Any]]:
         """Every item of a paginated list endpoint."""
         out: list[dict[str, Any]] = []
-        next_url: str | None = str(httpx.URL(url, params={"per_page": self.per_page}))
-        while next_url:
-            response = self._fetch(next_url)
-            if response.status_code >= 400:
-                raise rejection(next_url, response)
-            items = decode(next_url, response)
+        first = str(httpx.URL(url, params={"per_page": self.per_page}))
+        for response in link_pages(self._fetch, first):
+            items = decode(response)
             if not isinstance(items, list):
-                raise RequestRejected(next_url, response.status_code, "not a JSON array")
+                raise TransientError(f"GET {response.request.url} did not answer a JSON array")
             out.extend(items)
-            next_url = response.links.get("next", {}).get("url")
         return out
 
     def _get_json(self, url: str) -> dict[str, Any]:
-        response = self._fetch(url)
-        if response.status_code >= 400:
-            raise TerminalError(str(rejection(url, response)))
-        value = decode(url, response)
+        value = decode(self._fetch(url))
         return value if isinstance(value, dict) else {}
 
-    def _fetch(self, url: str, etag: str | None = None) -> httpx.Response:
-        """GET with retries on rate limits, 5xx and transport errors; 401 is terminal."""
+    def _fetch(
+        self, url: str, etag: str | None = None, accept: tuple[int, ...] = ()
+    ) -> httpx.Response:
+        """GET through the retrying client, GitHub's rate limits waited out; 401 is terminal."""
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if etag:
             headers["If-None-Match"] = etag
-        reason = ""
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.get(url, headers=headers)
-            except httpx.TransportError as exc:
-                reason, wait = f"{type(exc).__name__}: {exc}", backoff(attempt)
-            else:
-                status = response.status_code
-                if status == 401:
-                    raise TerminalError(f"GitHub rejected the credentials (HTTP 401) for GET {url}")
-                wait = self._rate_limit_wait(response, attempt)
-                if wait is None and status < 500:
-                    return response
-                reason = f"HTTP {status}"
-                wait = backoff(attempt) if wait is None else wait
-            if attempt < self.max_retries:
-                self.sleep(wait)
-        raise TransientError(f"GET {url} failed after {self.max_retries + 1} attempts: {reason}")
+        try:
+            return self.http.get(url, headers=headers, accept=accept, retry_when=self._rate_limited)
+        except HttpRejected as err:
+            if err.status == 401:
+                raise TerminalError(f"GitHub rejected the credentials (HTTP 401) for GET {url}") from err
+            raise
 
-    def _rate_limit_wait(self, response: httpx.Response, attempt: int) -> float | None:
-        """Seconds to wait when the response is a rate limit; None when it is not one."""
-        if response.status_code not in (403, 429):
-            return None
+    def _rate_limited(self, response: httpx.Response) -> Retry | None:
+        """GitHub's retry rule: 5xx, and 403 / 429 rate limits after the wait they ask for
+        (a secondary limit that names none: one minute)."""
+        status = response.status_code
+        if status not in (403, 429):
+            return server_trouble(response)
+        reason = f"HTTP {status}"
         headers = response.headers
-        if headers.get("retry-after"):
-            return max(float(headers["retry-after"]), 0.0)
+        if (wait := retry_after(response)) is not None:
+            return Retry(reason, wait)
         if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-            return max(float(headers["x-ratelimit-reset"]) - self.now(), 1.0)
-        if response.status_code == 429 or "rate limit" in response.text.lower():
-            return min(SECONDARY_LIMIT_WAIT * 2**attempt, 15 * SECONDARY_LIMIT_WAIT)
+            return Retry(reason, max(float(headers["x-ratelimit-reset"]) - self.now(), 1.0))
+        if status == 429 or "rate limit" in response.text.lower():
+            return Retry(reason, SECONDARY_LIMIT_WAIT)
         return None
-
-
-def backoff(attempt: int) -> float:
-    """Exponential backoff in seconds for the given attempt (0-based)."""
-    return min(2.0**attempt, MAX_BACKOFF)
 
 
 def newer(stamp: str | None, mark: str | None) -> bool:
@@ -288,21 +262,13 @@ def latest(*stamps: str | None) -> str | None:
     return max(known, key=parse_time) if known else None
 
 
-def decode(url: str, response: httpx.Response) -> Any:
+def decode(response: httpx.Response) -> Any:
     """The response body as JSON; a body that is not JSON is a TransientError."""
     try:
         return response.json()
     except ValueError as exc:
+        url = response.request.url
         raise TransientError(f"GET {url} answered a body that is not JSON: {exc}") from exc
-
-
-def rejection(url: str, response: httpx.Response) -> RequestRejected:
-    """The error for a 4xx answer, with GitHub's message when it sent one."""
-    try:
-        message = response.json().get("message", "")
-    except (ValueError, AttributeError):
-        message = response.text[:200]
-    return RequestRejected(url, response.status_code, message)
 
 
 def item_failure(repo: str, item: Any, exc: Exception) -> Failure:

@@ -10,13 +10,20 @@ from typing import Any
 
 import httpx
 
+from connectors.http import (
+    HttpRejected,
+    Retry,
+    RetryingClient,
+    cursor_pages,
+    retry_after,
+    server_trouble,
+)
 from connectors.records import (
     UNRESOLVED,
     Failure,
     Page,
     SourceDoc,
     TerminalError,
-    TransientError,
 )
 from connectors.slack import (
     SOURCE,
@@ -32,7 +39,6 @@ from connectors.slack import (
 AUTH_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )
-MAX_BACKOFF_S = 60.0
 
 
 class SlackCallError(TerminalError):
@@ -84,10 +90,8 @@ class SlackApiConnector:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._base_url = base_url.rstrip("/")
         self._wanted = {c.lstrip("#") for c in channels} if channels else None
-        self._client = client or httpx.Client(timeout=30.0)
-        self._max_retries = max_retries
+        self._http = RetryingClient(client, retries=max_retries, sleep=sleep)
         self._page_size = page_size
-        self._sleep = sleep
         self._workspace_url = workspace_url
         self._lookback = Decimal(str(lookback_s))
 
@@ -234,65 +238,45 @@ class SlackApiConnector:
         self, method: str, params: dict[str, str], key: str = "messages"
     ) -> Iterator[tuple[list[Any], bool]]:
         """Items of each page of a cursor-paginated method, and whether more pages follow."""
-        next_cursor = ""
-        while True:
-            query = {**params, "limit": str(self._page_size)}
-            if next_cursor:
-                query["cursor"] = next_cursor
-            body = self._call(method, query)
-            next_cursor = (body.get("response_metadata") or {}).get("next_cursor") or ""
+
+        def call(cursor: str) -> dict[str, Any]:
+            query = {**params, "limit": str(self._page_size), **({"cursor": cursor} if cursor else {})}
+            return self._call(method, query)
+
+        for body, more in cursor_pages(call):
             items = body.get(key)
-            yield (items if isinstance(items, list) else []), bool(next_cursor)
-            if not next_cursor:
-                return
+            yield (items if isinstance(items, list) else []), more
 
     def _call(self, method: str, params: dict[str, str]) -> dict[str, Any]:
-        """The body of a successful call; retries what may pass, raises what will not."""
-        reason, wait = "", 0.0
-        for attempt in range(self._max_retries + 1):
-            if attempt:
-                self._sleep(wait)
-            wait = min(2.0**attempt, MAX_BACKOFF_S)
-            try:
-                response = self._client.get(
-                    f"{self._base_url}/{method}", params=params, headers=self._headers
-                )
-            except httpx.TimeoutException as err:
-                reason = f"timed out ({err!r})"
-                continue
-            except httpx.TransportError as err:
-                reason = f"connection failed ({err!r})"
-                continue
-            status = response.status_code
-            if status == 429 or status >= 500:
-                wait = self._retry_after(response, wait) if status == 429 else wait
-                reason = f"HTTP {status}"
-                continue
-            if status >= 400:
-                raise TerminalError(f"{method}: HTTP {status}")
-            try:
-                body = response.json()
-            except ValueError:
-                reason = "a response that is not JSON"
-                continue
-            if not isinstance(body, dict):
-                reason = "a response that is not a JSON object"
-                continue
-            if body.get("ok"):
-                return body
-            error = str(body.get("error") or "unknown_error")
-            if error == "ratelimited":
-                wait = self._retry_after(response, wait)
-                reason = error
-                continue
-            if error in AUTH_ERRORS:
-                raise TerminalError(f"{method}: {error}")
-            raise SlackCallError(method, error)
-        raise TransientError(f"{method}: {reason}, still after {self._max_retries} retries")
-
-    @staticmethod
-    def _retry_after(response: httpx.Response, default: float) -> float:
+        """The body of a successful call; the client retries what may pass."""
         try:
-            return max(float(response.headers.get("Retry-After", "")), 0.0)
-        except ValueError:
-            return default
+            response = self._http.get(
+                f"{self._base_url}/{method}", params=params, headers=self._headers,
+                retry_when=unusable_answer,
+            )
+        except HttpRejected as err:
+            raise TerminalError(f"{method}: HTTP {err.status}") from err
+        body = response.json()
+        if body.get("ok"):
+            return body
+        error = str(body.get("error") or "unknown_error")
+        if error in AUTH_ERRORS:
+            raise TerminalError(f"{method}: {error}")
+        raise SlackCallError(method, error)
+
+
+def unusable_answer(response: httpx.Response) -> Retry | None:
+    """Slack's retry rule: besides 429 and 5xx, a body that is no JSON object and an
+    `ok: false` of `ratelimited` are asked again."""
+    trouble = server_trouble(response)
+    if trouble is not None or response.status_code >= 400:
+        return trouble
+    try:
+        body = response.json()
+    except ValueError:
+        return Retry("a response that is not JSON")
+    if not isinstance(body, dict):
+        return Retry("a response that is not a JSON object")
+    if body.get("error") == "ratelimited" and not body.get("ok"):
+        return Retry("ratelimited", retry_after(response))
+    return None
