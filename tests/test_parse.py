@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +16,17 @@ from connectors.dates import parse_datetime
 from connectors.documents import DocumentsConnector
 from connectors.records import SourceDoc, doc_id
 from transforms.facts import ParseError
-from transforms.parse import parse_document, use_offline_unstructured
+from transforms.offline import set_up_unstructured_offline
+from transforms.parse import parse_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docs"
 HERB_DOCS = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "docs"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def offline_parsing() -> None:
+    """The start-up step every engine runs before it parses."""
+    set_up_unstructured_offline()
 
 
 def file_doc(path: Path, native_id: str | None = None) -> SourceDoc:
@@ -248,12 +258,28 @@ def test_front_matter_only_has_no_text(tmp_path: Path) -> None:
 def test_offline_setup_is_idempotent_and_needs_no_model() -> None:
     from unstructured.nlp import tokenize
 
-    use_offline_unstructured()
+    set_up_unstructured_offline()
     first = tokenize._get_nlp()
-    use_offline_unstructured()
+    set_up_unstructured_offline()
     assert tokenize._get_nlp() is first
     assert first.pipe_names == ["sentencizer"]
     assert tokenize.sent_tokenize("One sentence. Another one.") == ["One sentence.", "Another one."]
+
+
+def test_the_local_engine_sets_unstructured_up_offline_when_it_starts() -> None:
+    """In a fresh process: parsing before the start-up step would reach for spaCy's model
+    download; making a LocalEngine has already replaced it."""
+    script = (
+        "from unstructured.nlp import tokenize; original = tokenize._get_nlp\n"
+        "from transforms.engine import LocalEngine\n"
+        "assert tokenize._get_nlp is original\n"
+        "LocalEngine(lambda: None)\n"
+        "assert tokenize._get_nlp is not original\n"
+        "assert tokenize._get_nlp().pipe_names == ['sentencizer']\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=root, env=env, timeout=120)
 
 
 @pytest.mark.skipif(not HERB_DOCS.is_dir(), reason="HERB corpus not present")

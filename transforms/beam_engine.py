@@ -33,6 +33,7 @@ from connectors.records import Failure, SourceDoc
 from transforms.chunk import chunk_group
 from transforms.embed import Embedder
 from transforms.engine import StageTimes, prepare_or_fail, split_results, with_vectors
+from transforms.offline import set_up_unstructured_offline
 from transforms.records import Chunk
 
 IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner"}
@@ -57,6 +58,16 @@ def encode_line(pair: tuple[int, Any]) -> str:
 def decode_line(line: str) -> tuple[int, Any]:
     """The (index, value) pair a line of text holds."""
     return pickle.loads(base64.b64decode(line))
+
+
+class ParseDocs(beam.DoFn):
+    """The parse stage: unstructured's offline set-up in `setup`, once per worker."""
+
+    def setup(self) -> None:
+        set_up_unstructured_offline()
+
+    def process(self, pair: tuple[int, SourceDoc]) -> Iterable[tuple[int, SourceDoc | Failure]]:
+        yield apply_keyed(pair, prepare_or_fail)
 
 
 class EmbedBatches(beam.DoFn):
@@ -120,7 +131,7 @@ class BeamEngine:
 
     def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]:
         start = time.perf_counter()
-        results = self.run(docs, beam.Map(apply_keyed, prepare_or_fail)) if docs else []
+        results = self.run(docs, beam.ParDo(ParseDocs())) if docs else []
         self.times.parse_s += time.perf_counter() - start
         return split_results(results)
 

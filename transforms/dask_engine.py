@@ -24,6 +24,7 @@ from connectors.records import Failure, SourceDoc
 from transforms.chunk import chunk_group
 from transforms.embed import Embedder
 from transforms.engine import StageTimes, prepare_or_fail, split_results, with_vectors
+from transforms.offline import set_up_unstructured_offline
 from transforms.records import Chunk
 
 PLUGIN_NAME = "quarry-embedder"
@@ -51,6 +52,15 @@ class EmbedderPlugin(WorkerPlugin):
         if self.embedder is None:
             self.embedder = self.factory()
         return self.embedder
+
+
+class OfflineParsingPlugin(WorkerPlugin):
+    """Runs unstructured's offline set-up when each worker starts."""
+
+    name = "quarry-offline-parsing"
+
+    def setup(self, worker: Any) -> None:
+        set_up_unstructured_offline()
 
 
 def embed_on_worker(chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -102,6 +112,7 @@ class DaskEngine:
                 dashboard_address=":0",
             )
             self.client = Client(self.cluster)
+        self.client.register_plugin(OfflineParsingPlugin(), name=OfflineParsingPlugin.name)
         self.client.register_plugin(EmbedderPlugin(embedder_factory), name=PLUGIN_NAME)
         if address:
             self.workers = max(1, len(self.client.scheduler_info()["workers"]))

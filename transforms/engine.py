@@ -15,6 +15,7 @@ from typing import Protocol
 from connectors.records import Failure, SourceDoc, guarded
 from transforms.chunk import chunk_group
 from transforms.embed import Embedder
+from transforms.offline import set_up_unstructured_offline
 from transforms.parse import ParseError, parse_document
 from transforms.records import Chunk
 
@@ -73,6 +74,9 @@ class LocalEngine:
     embedder_factory: Callable[[], Embedder]
     times: StageTimes = field(default_factory=StageTimes)
     _embedder: Embedder | None = None
+
+    def __post_init__(self) -> None:
+        set_up_unstructured_offline()
 
     def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]:
         start = time.perf_counter()

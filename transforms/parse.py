@@ -19,11 +19,10 @@ import email
 import email.policy
 import email.utils
 import io
-import os
 import re
 import zipfile
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -47,7 +46,8 @@ def parse_document(doc: SourceDoc) -> SourceDoc:
     """The document with its file parsed: markdown text plus the file's own metadata.
 
     Raises ParseError when the file is missing, unreadable, corrupt, of an unknown format,
-    or holds no text.
+    or holds no text. The process must have run `set_up_unstructured_offline` first (every
+    engine does at start-up).
     """
     path, fmt = doc.meta.get("path"), doc.meta.get("format", "")
     if not path:
@@ -61,7 +61,6 @@ def parse_document(doc: SourceDoc) -> SourceDoc:
         raise ParseError(f"cannot read file: {exc.strerror or exc}") from exc
     if not data:
         raise ParseError("empty file (0 bytes)")
-    use_offline_unstructured()
     try:
         blocks, facts = reader(data)
     except ParseError:
@@ -87,25 +86,6 @@ def parse_document(doc: SourceDoc) -> SourceDoc:
             "meta": meta,
         }
     )
-
-
-@cache
-def use_offline_unstructured() -> None:
-    """Make unstructured run with no network: no telemetry, no notice, no spaCy download.
-
-    unstructured 0.27 downloads spaCy's `en_core_web_sm` on first use; a blank English
-    pipeline with a sentencizer stands in for it, always, so that element classification
-    is the same on every machine. Sets DO_NOT_TRACK and UNSTRUCTURED_DISABLE_NOTICE (unless
-    already set) before unstructured is first imported. Runs once per process.
-    """
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
-    import spacy
-    from unstructured.nlp import tokenize
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    tokenize._get_nlp = lambda: nlp
 
 
 def render_markdown(blocks: list[Block], title: str | None) -> str:
