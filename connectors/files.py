@@ -182,15 +182,17 @@ class FileRecordsConnector:
     """A connector whose files each read into documents and failures (bookmarks, CSVs,
     transcripts).
 
-    Subclasses set `source` and `extensions` and implement `read(relpath)`.
+    Subclasses set `source` and `extensions` and implement `read(relpath)`; pages hold at
+    most `page_size` records.
     """
 
     source: str
     extensions: tuple[str, ...]
 
-    def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES, page_size: int = PAGE_SIZE) -> None:
         self.root = Path(path)
         self.max_bytes = max_bytes
+        self.page_size = page_size
         self._paths: dict[str, Path] = {}
 
     def files(self) -> dict[str, Path]:
@@ -200,7 +202,9 @@ class FileRecordsConnector:
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """Pages of the records of files added or changed since `cursor`."""
-        yield from pull_pages(fingerprints(self.files()), cursor, self.read, self.source)
+        yield from pull_pages(
+            fingerprints(self.files()), cursor, self.read, self.source, self.page_size
+        )
 
     def list_ids(self) -> Iterator[str]:
         """Every record id now present, once each; IncompleteListing when a file cannot be

@@ -11,7 +11,14 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from connectors.dates import parse_datetime
-from connectors.files import MAX_BYTES, FileRecordsConnector, UnreadableFile, acl_for, read_text
+from connectors.files import (
+    MAX_BYTES,
+    PAGE_SIZE,
+    FileRecordsConnector,
+    UnreadableFile,
+    acl_for,
+    read_text,
+)
 from connectors.records import Failure, SourceDoc, doc_id
 
 EXTENSIONS = (".vtt", ".srt", ".txt")
@@ -74,8 +81,9 @@ class MeetingsConnector(FileRecordsConnector):
         path: Path,
         acl_rules: Mapping[str, list[str]] | None = None,
         max_bytes: int = MAX_BYTES,
+        page_size: int = PAGE_SIZE,
     ) -> None:
-        super().__init__(path, max_bytes)
+        super().__init__(path, max_bytes, page_size)
         self.acl_rules = dict(acl_rules or {})
 
     def list_ids(self) -> Iterator[str]:
