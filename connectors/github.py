@@ -3,7 +3,9 @@
 The folder holds GitHub REST API responses as files: `repos/<owner>/<repo>/pulls.json`
 (GET /repos/{o}/{r}/pulls?state=all), `pulls/<n>/reviews.json`, and, when present,
 `pulls/<n>/comments.json` (review comments), `issues.json`, `issues/<n>/comments.json` and
-`repo.json` (GET /repos/{o}/{r}, whose `private` flag sets the ACL).
+`repo.json` (GET /repos/{o}/{r}, whose `private` flag says who may read) and
+`collaborators.json` (GET /repos/{o}/{r}/collaborators). Documents carry their repository's
+container ref; its readers are read again on every pull.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from pydantic import ValidationError
 
 from connectors.dates import parse_datetime
 from connectors.records import (
+    UNRESOLVED,
     Failure,
     IncompleteListing,
     Page,
     SourceDoc,
     TerminalError,
+    container_ref,
     doc_id,
     guarded,
 )
@@ -32,12 +36,27 @@ MAX_BYTES = 64 * 1024 * 1024
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ValidationError)
 
 
-def repo_acl(repo: str, private: bool, collaborators: Sequence[str] = ()) -> list[str]:
-    """Who may read a repository's documents: everyone; or, for a private repository, its
-    group `github:owner/repo` and each collaborator as `github-user:login`."""
+def repo_readers(repo: str, private: bool | None, collaborators: Sequence[str] = ()) -> list[str]:
+    """Who may read a repository now: everyone; for a private repository, its group
+    `github:owner/repo` and each collaborator as `github-user:login`; nobody but the trusted
+    caller (`UNRESOLVED`) when its visibility could not be read (`private` None)."""
+    if private is None:
+        return [UNRESOLVED]
     if not private:
         return ["*"]
     return [f"github:{repo}", *sorted({f"github-user:{login}" for login in collaborators})]
+
+
+def repo_ref(repo: str) -> str:
+    """The ACL of every document of a repository: its container ref, which resolves at
+    query time to the readers the latest sync found (`repo_readers`)."""
+    return container_ref(SOURCE, repo)
+
+
+def unreadable_visibility(repo: str, why: str, input: str = "") -> Failure:
+    """The failure that says why a repository's documents are readable by nobody."""
+    reason = f"visibility unreadable ({why}): its documents are readable by nobody until it is"
+    return Failure(source=SOURCE, native_id=repo, reason=reason, input=input)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -86,10 +105,9 @@ def build_pull_request_doc(
     reviews: list[dict[str, Any]],
     comments: list[dict[str, Any]],
     repo: str,
-    acl: list[str] | None = None,
 ) -> SourceDoc:
-    """One pull request with its reviews and review comments folded in; `acl` defaults to
-    everyone."""
+    """One pull request with its reviews and review comments folded in; readable by the
+    repository's readers."""
     url = pr["html_url"]
     lines = [
         say(f"Review by {login_of(r) or 'ghost'} ({r.get('state') or 'UNKNOWN'})", r.get("body"))
@@ -133,15 +151,13 @@ def build_pull_request_doc(
         created_at=parse_time(pr.get("created_at")),
         updated_at=parse_time(pr.get("updated_at")),
         container=repo,
-        acl=acl or ["*"],
+        acl=[repo_ref(repo)],
         meta=meta,
     )
 
 
-def build_issue_doc(
-    issue: dict[str, Any], comments: list[dict[str, Any]], repo: str, acl: list[str] | None = None
-) -> SourceDoc:
-    """One issue with its comments folded in; `acl` defaults to everyone."""
+def build_issue_doc(issue: dict[str, Any], comments: list[dict[str, Any]], repo: str) -> SourceDoc:
+    """One issue with its comments folded in; readable by the repository's readers."""
     url = issue["html_url"]
     lines = [say(f"Comment by {login_of(c) or 'ghost'}", c.get("body")) for c in comments]
     author = login_of(issue)
@@ -164,7 +180,7 @@ def build_issue_doc(
         created_at=parse_time(issue.get("created_at")),
         updated_at=parse_time(issue.get("updated_at")),
         container=repo,
-        acl=acl or ["*"],
+        acl=[repo_ref(repo)],
         meta=meta,
     )
 
@@ -192,15 +208,21 @@ class GitHubDirConnector:
             seen.add(prefix)
             now = self._signatures(repo_dir)
             before = {k: v for k, v in files.items() if k.startswith(prefix)}
+            readers, trouble = self._readers(repo_dir)
+            containers = {repo_ref(self._repo_name(repo_dir)): readers}
             if now == before:
+                yield Page(containers=containers)
                 continue
             read = guarded(lambda d=repo_dir: self._read_repo(d), SOURCE, prefix)
             docs, failures = ([], [read]) if isinstance(read, Failure) else read
-            failures = [f.model_copy(update={"input": prefix}) for f in failures]
+            failures = [f.model_copy(update={"input": prefix}) for f in [*trouble, *failures]]
             for key in before:
                 del files[key]
             files.update(now)
-            yield Page(docs=docs, failures=failures, cursor={"files": dict(files)}, finished=[prefix])
+            yield Page(
+                docs=docs, failures=failures, cursor={"files": dict(files)}, finished=[prefix],
+                containers=containers,
+            )
         gone = [k for k in files if "/".join(k.split("/")[:3]) + "/" not in seen]
         if gone:
             for key in gone:
@@ -263,9 +285,32 @@ class GitHubDirConnector:
             return None, Failure(source=SOURCE, native_id=rel, reason=reason)
         return value, None
 
+    @staticmethod
+    def _repo_name(repo_dir: Path) -> str:
+        return f"{repo_dir.parent.name}/{repo_dir.name}"
+
+    def _readers(self, repo_dir: Path) -> tuple[list[str], list[Failure]]:
+        """Who may read a repository now, read on every pull: `repo.json`'s `private` flag
+        (no file: public) and, for a private one, `collaborators.json` (GET
+        /repos/{o}/{r}/collaborators) when present. An unreadable `repo.json`, or one without
+        the flag, fails closed with a Failure saying why."""
+        repo = self._repo_name(repo_dir)
+        info, failure = self._load(repo_dir / "repo.json")
+        if failure is not None:
+            return repo_readers(repo, None), [unreadable_visibility(repo, failure.reason)]
+        if info is None:
+            return repo_readers(repo, False), []
+        if not isinstance(info.get("private"), bool):
+            return repo_readers(repo, None), [unreadable_visibility(repo, "no private flag")]
+        if not info["private"]:
+            return repo_readers(repo, False), []
+        people, failure = self._load(repo_dir / "collaborators.json")
+        logins = [p["login"] for p in people or [] if isinstance(p, dict) and p.get("login")]
+        return repo_readers(repo, True, logins), [failure] if failure else []
+
     def _read_repo(self, repo_dir: Path) -> tuple[list[SourceDoc], list[Failure]]:
         """Documents of one repository folder, and Failures for what could not be read."""
-        repo = f"{repo_dir.parent.name}/{repo_dir.name}"
+        repo = self._repo_name(repo_dir)
         failures: list[Failure] = []
 
         def load(path: Path) -> Any:
@@ -274,8 +319,6 @@ class GitHubDirConnector:
                 failures.append(failure)
             return value
 
-        info = load(repo_dir / "repo.json")
-        acl = repo_acl(repo, bool(info.get("private")) if info else (repo_dir / "repo.json").exists())
         docs: list[SourceDoc] = []
         for kind in ("pulls", "issues"):
             listing = repo_dir / f"{kind}.json"
@@ -287,9 +330,9 @@ class GitHubDirConnector:
                     comments = load(folder / "comments.json") or []
                     if kind == "pulls":
                         reviews = load(folder / "reviews.json") or []
-                        docs.append(build_pull_request_doc(item, reviews, comments, repo, acl))
+                        docs.append(build_pull_request_doc(item, reviews, comments, repo))
                     else:
-                        docs.append(build_issue_doc(item, comments, repo, acl))
+                        docs.append(build_issue_doc(item, comments, repo))
                 except ITEM_ERRORS as exc:
                     url = item.get("html_url") if isinstance(item, dict) else None
                     where = f"{listing.relative_to(self.root).as_posix()}[{i}]"

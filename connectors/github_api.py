@@ -15,7 +15,9 @@ from connectors.github import (
     build_issue_doc,
     build_pull_request_doc,
     parse_time,
-    repo_acl,
+    repo_readers,
+    repo_ref,
+    unreadable_visibility,
 )
 from connectors.http import (
     HttpRejected,
@@ -74,12 +76,15 @@ class GitHubApiConnector:
                     yield pending
                 pending = page
             after = {k: v for k, v in after.items() if v}
-            if pending is None and after == before:
-                continue
-            state[repo] = after
+            readers, trouble = self._readers(repo)
             last = pending or Page()
+            moved = pending is not None or after != before
+            if moved:
+                state[repo] = after
             yield Page(
-                docs=last.docs, failures=last.failures, cursor={"repos": copy.deepcopy(state)}
+                docs=last.docs, failures=[*last.failures, *trouble],
+                cursor={"repos": copy.deepcopy(state)} if moved else None,
+                finished=[repo], containers={repo_ref(repo): readers},
             )
 
     def list_ids(self) -> Iterator[str]:
@@ -98,15 +103,6 @@ class GitHubApiConnector:
         self, repo: str, before: dict[str, Any], after: dict[str, Any]
     ) -> Iterator[Page]:
         """Pages of one repository; fills `after` with its next cursor state as it goes."""
-        readers: dict[str, list[str]] = {}
-
-        def acl() -> list[str]:
-            """Who may read the repository: asked once a run, and only when needed."""
-            if "acl" not in readers:
-                private = bool(self._get_json(f"{self.base_url}/repos/{repo}").get("private"))
-                readers["acl"] = repo_acl(repo, private, self._collaborators(repo) if private else ())
-            return readers["acl"]
-
         mark = before.get("updated_at")
         after["updated_at"] = mark
         params = {"state": "all", "sort": "updated", "direction": "desc"}
@@ -116,7 +112,7 @@ class GitHubApiConnector:
                 after["updated_at"], *(pr.get("updated_at") for pr in fresh)
             )
             if fresh:
-                yield self._pull_request_page(repo, fresh, acl)
+                yield self._pull_request_page(repo, fresh)
             if len(fresh) < len(items):
                 break
 
@@ -132,11 +128,9 @@ class GitHubApiConnector:
             )
             issues = [i for i in fresh if "pull_request" not in i]
             if issues:
-                yield self._issue_page(repo, issues, acl)
+                yield self._issue_page(repo, issues)
 
-    def _pull_request_page(
-        self, repo: str, prs: list[dict[str, Any]], acl: Callable[[], list[str]]
-    ) -> Page:
+    def _pull_request_page(self, repo: str, prs: list[dict[str, Any]]) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
         for pr in prs:
@@ -144,24 +138,36 @@ class GitHubApiConnector:
                 base = f"{self.base_url}/repos/{repo}/pulls/{pr['number']}"
                 reviews = self._get_all(f"{base}/reviews")
                 comments = self._get_all(f"{base}/comments")
-                docs.append(build_pull_request_doc(pr, reviews, comments, repo, acl()))
+                docs.append(build_pull_request_doc(pr, reviews, comments, repo))
             except (HttpRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, pr, exc))
         return Page(docs=docs, failures=failures)
 
-    def _issue_page(
-        self, repo: str, issues: list[dict[str, Any]], acl: Callable[[], list[str]]
-    ) -> Page:
+    def _issue_page(self, repo: str, issues: list[dict[str, Any]]) -> Page:
         docs: list[SourceDoc] = []
         failures: list[Failure] = []
         for issue in issues:
             try:
                 url = f"{self.base_url}/repos/{repo}/issues/{issue['number']}/comments"
                 comments = self._get_all(url) if issue.get("comments", 1) else []
-                docs.append(build_issue_doc(issue, comments, repo, acl()))
+                docs.append(build_issue_doc(issue, comments, repo))
             except (HttpRejected, *ITEM_ERRORS) as exc:
                 failures.append(item_failure(repo, issue, exc))
         return Page(docs=docs, failures=failures)
+
+    def _readers(self, repo: str) -> tuple[list[str], list[Failure]]:
+        """Who may read a repository now, asked on every pull; a visibility that cannot be
+        read (rejected, or no `private` flag) fails closed with a Failure saying why."""
+        try:
+            info = decode(self._fetch(f"{self.base_url}/repos/{repo}"))
+        except HttpRejected as err:
+            return repo_readers(repo, None), [unreadable_visibility(repo, str(err))]
+        private = info.get("private") if isinstance(info, dict) else None
+        if not isinstance(private, bool):
+            return repo_readers(repo, None), [unreadable_visibility(repo, "no private flag")]
+        if not private:
+            return repo_readers(repo, False), []
+        return repo_readers(repo, True, self._collaborators(repo)), []
 
     def _collaborators(self, repo: str) -> list[str]:
         """Logins of a private repository's collaborators; none when the token may not list
@@ -211,10 +217,6 @@ class GitHubApiConnector:
                 raise TransientError(f"GET {response.request.url} did not answer a JSON array")
             out.extend(items)
         return out
-
-    def _get_json(self, url: str) -> dict[str, Any]:
-        value = decode(self._fetch(url))
-        return value if isinstance(value, dict) else {}
 
     def _fetch(
         self, url: str, etag: str | None = None, accept: tuple[int, ...] = ()

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.github import GitHubDirConnector, build_issue_doc, build_pull_request_doc, repo_acl
-from connectors.records import Page, TerminalError
+from connectors.github import (
+    GitHubDirConnector,
+    build_issue_doc,
+    build_pull_request_doc,
+    repo_readers,
+    repo_ref,
+)
+from connectors.records import UNRESOLVED, Page, TerminalError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 HERB_GITHUB = Path(__file__).resolve().parents[2] / "shared" / "herb" / "corpus" / "github"
@@ -32,6 +38,16 @@ def drain(pages) -> tuple[dict, list, list[Page]]:
     docs = {d.native_id: d for p in pages for d in p.docs}
     failures = [f for p in pages for f in p.failures]
     return docs, failures, pages
+
+
+def readers_of(pages: list[Page], doc) -> list[str]:
+    """What the container ref a document carries resolves to, as the pages say."""
+    return {ref: r for p in pages for ref, r in p.containers.items()}[doc.acl[0]]
+
+
+def moving(pages) -> list[Page]:
+    """The pages that bring documents or move the cursor (not those only refreshing readers)."""
+    return [p for p in pages if p.docs or p.cursor is not None]
 
 
 def touch(path: Path, text: str | None = None) -> None:
@@ -65,7 +81,8 @@ def test_pull_maps_pull_requests_and_issues(export: Path):
     assert pr.created_at == datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
     assert pr.updated_at == datetime(2025, 5, 1, 17, 30, tzinfo=UTC)
     assert pr.container == "acme/widgets"
-    assert pr.acl == ["github:acme/widgets"]
+    assert pr.acl == [repo_ref("acme/widgets")]
+    assert readers_of(pages, pr) == ["github:acme/widgets"]
     assert pr.meta["merged"] == "true" and pr.meta["approved"] == "true"
     assert pr.meta["merged_at"] == "2025-05-01T17:30:00Z"
     assert pr.meta["number"] == "7" and pr.meta["state"] == "closed"
@@ -90,7 +107,7 @@ def test_pull_maps_pull_requests_and_issues(export: Path):
     assert json.loads(issue.meta["labels"]) == ["bug", "customer"]
 
     herb = docs[ANOMALY]
-    assert herb.acl == ["*"] and herb.container == "salesforce/AnomalyForce"
+    assert readers_of(pages, herb) == ["*"] and herb.container == "salesforce/AnomalyForce"
     assert herb.people == ["eid_7fba1318", "eid_9e9883de", "eid_67036b20", "eid_0e2e8d07"]
     assert herb.meta["approved"] == "true"
     assert [s["state"] for s in json.loads(herb.meta["review_states"])] == [
@@ -104,16 +121,16 @@ def test_cursor_rereads_only_changed_repos(export: Path):
     connector = GitHubDirConnector(export)
     cursor = list(connector.pull(None))[-1].cursor
     assert "repos/acme/widgets/pulls/7/reviews.json" in cursor["files"]
-    assert list(connector.pull(cursor)) == []
+    assert moving(connector.pull(cursor)) == []
 
     touch(export / "repos/salesforce/AnomalyForce/pulls/5/reviews.json")
-    pages = list(connector.pull(cursor))
+    pages = moving(connector.pull(cursor))
     assert len(pages) == 1
     assert [d.native_id for d in pages[0].docs] == [ANOMALY]
-    assert list(connector.pull(pages[0].cursor)) == []
+    assert moving(connector.pull(pages[0].cursor)) == []
 
     (export / "repos/acme/widgets/pulls/7/comments.json").unlink()
-    docs, _, pages = drain(connector.pull(pages[0].cursor))
+    docs, _, pages = drain(moving(connector.pull(pages[0].cursor)))
     assert set(docs) == {PR7, PR8, ISSUE12}
     assert "Comment by" not in docs[PR7].text
     assert "repos/acme/widgets/pulls/7/comments.json" not in pages[-1].cursor["files"]
@@ -125,7 +142,7 @@ def test_removed_repo_drops_from_cursor_and_ids(export: Path):
     assert set(connector.list_ids()) == {PR7, PR8, ISSUE12, COLLABORA, ANOMALY}
 
     shutil.rmtree(export / "repos/CollaboraOnline")
-    pages = list(connector.pull(cursor))
+    pages = moving(connector.pull(cursor))
     assert len(pages) == 1 and pages[0].docs == []
     assert not any(k.startswith("repos/CollaboraOnline/") for k in pages[0].cursor["files"])
     assert set(connector.list_ids()) == {PR7, PR8, ISSUE12, ANOMALY}
@@ -158,12 +175,13 @@ def test_bad_records_and_unreadable_repo_json(export: Path):
     touch(pulls, json.dumps(records))
     touch(export / "repos/acme/widgets/repo.json", "{")
 
-    docs, failures, _ = drain(GitHubDirConnector(export).pull(None))
+    docs, failures, pages = drain(GitHubDirConnector(export).pull(None))
 
     by_id = {f.native_id: f.reason for f in failures}
-    assert set(by_id) == {PR7, "repos/acme/widgets/pulls.json[2]", "repos/acme/widgets/repo.json"}
+    assert set(by_id) == {PR7, "repos/acme/widgets/pulls.json[2]", "acme/widgets"}
     assert "yesterday" in by_id[PR7]
-    assert docs[PR8].acl == ["github:acme/widgets"]
+    assert "malformed JSON" in by_id["acme/widgets"] and "readable by nobody" in by_id["acme/widgets"]
+    assert readers_of(pages, docs[PR8]) == [UNRESOLVED]
 
 
 def test_missing_export_is_terminal(tmp_path: Path):
@@ -178,12 +196,13 @@ def test_builders_are_shared_and_deterministic():
     reviews = json.loads((FIXTURES / "repos/acme/widgets/pulls/7/reviews.json").read_text())
     first = build_pull_request_doc(pr, reviews, [], "acme/widgets")
     again = build_pull_request_doc(pr, reviews, [], "acme/widgets")
-    assert first.content_hash == again.content_hash and first.acl == ["*"]
+    assert first.content_hash == again.content_hash and first.acl == [repo_ref("acme/widgets")]
     issue = {"html_url": ISSUE12, "number": 12, "title": "t", "user": {"login": "x"}}
-    private = repo_acl("acme/widgets", True, ["zed", "amy", "zed"])
+    assert build_issue_doc(issue, [], "acme/widgets").acl == [repo_ref("acme/widgets")]
+    private = repo_readers("acme/widgets", True, ["zed", "amy", "zed"])
     assert private == ["github:acme/widgets", "github-user:amy", "github-user:zed"]
-    assert build_issue_doc(issue, [], "acme/widgets", private).acl == private
-    assert repo_acl("acme/widgets", False, ["amy"]) == ["*"]
+    assert repo_readers("acme/widgets", False, ["amy"]) == ["*"]
+    assert repo_readers("acme/widgets", None, ["amy"]) == [UNRESOLVED]
 
 
 @pytest.mark.skipif(not HERB_GITHUB.is_dir(), reason="HERB corpus not present")
@@ -193,5 +212,5 @@ def test_herb_corpus_loads_without_failures():
     assert failures == []
     assert len(pages) == 187
     assert len(docs) == 3562
-    assert all(d.kind == "pull_request" and d.acl == ["*"] for d in docs.values())
+    assert all(d.kind == "pull_request" and readers_of(pages, d) == ["*"] for d in docs.values())
     assert sum(1 for ids in connector.list_ids()) == 3562
