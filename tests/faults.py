@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {
     "slack": ("slack-export", "slack/export"),
     "meetings": ("meetings", "meetings"),
+    "github": ("github-dir", "github"),
     "links": ("bookmarks", "links"),
     "directory": ("directory", "directory"),
     "docs": ("docs", "docs"),
