@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import FTS, BTree
+from lancedb.index import FTS, Bitmap, BTree
 
 from connectors.records import RESERVED
-from index.bm25 import TERMS_TYPE, CorpusStats, score, term_ids, terms_column, top
+from index import acl_groups, vector_index
+from index.acl_groups import AclStats, Visible, acl_group_column
+from index.bm25 import (
+    TERMS_TYPE,
+    CorpusStats,
+    analyzed_columns,
+    query_terms,
+    score,
+    term_id,
+    tokens,
+    top,
+)
 from index.records import Hit, Query
+from index.text_topk import OrderMismatch, visible_top
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 
 TABLE = "chunks"
-INDEXED = ("text", "group_id", "source", "id")
+FTS_COLUMN = "fts_text"
+INDEXED = (FTS_COLUMN, "group_id", "source", "id", "acl_group")
+DERIVED = (FTS_COLUMN, "terms", "n_terms", "acl_group")
+# The text is analyzed once, in index/bm25.py; the index splits its terms and adds nothing.
+FTS_CONFIG = FTS(
+    base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
+    ascii_folding=False, max_token_length=None,
+)
+CACHE_BYTES = 512 * 1024 * 1024
 CONTAINERS = "container_acl"
 CONTAINER_SCHEMA = pa.schema([("ref", pa.string()), ("readers", pa.list_(pa.string()))])
 RRF_K = 60
@@ -44,8 +68,10 @@ def chunk_schema(dimensions: int = DIMENSIONS) -> pa.Schema:
             ("created_at", pa.timestamp("us", tz="UTC")),
             ("updated_at", pa.timestamp("us", tz="UTC")),
             ("vector", pa.list_(pa.float32(), dimensions)),
+            (FTS_COLUMN, pa.string()),
             ("terms", TERMS_TYPE),
             ("n_terms", pa.int32()),
+            ("acl_group", pa.int64()),
         ]
     )
 
@@ -60,37 +86,51 @@ def in_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(quote(v) for v in values) + ")"
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a restricted caller may read: the filter of those chunks, and their ACL groups
+    with statistics (None when the group tables are not current: rank exhaustively)."""
+
+    sql: str
+    visible: Visible | None
+
+
 class LanceStore:
     """Chunks, vectors and a full-text index in one LanceDB table at `uri`.
 
-    Each row also keeps its text's full-text terms (`terms`, `n_terms`), so that a search
-    restricted to some principals ranks text with statistics of what they may read alone.
-    A chunk whose ACL is a container ref is readable by that container's readers, kept in
-    a second table (`container_acl`, as of when the store was opened) and joined into the
-    ACL filter of every restricted search.
+    Each row also keeps its text analyzed (`fts_text`, `terms`, `n_terms`) and the id of
+    its ACL's group (`acl_group`), so that a search restricted to some principals ranks
+    text with statistics of what they may read alone (`index/acl_groups.py`,
+    `index/text_topk.py`). A chunk whose ACL is a container ref is readable by that
+    container's readers, kept in a second table (`container_acl`, as of when the store was
+    opened) and resolved into the ACL filter of every restricted search.
     """
 
     def __init__(self, uri: str, dimensions: int = DIMENSIONS):
         import lancedb
 
-        self.db = lancedb.connect(uri)
+        self.db = lancedb.connect(uri, session=lancedb.Session(index_cache_size_bytes=CACHE_BYTES))
         self.schema = chunk_schema(dimensions)
         self._stats: dict[tuple[int, str], CorpusStats] = {}
         self._containers: dict[str, list[str]] | None = None
+        self._readable: dict[str, list[str]] | None = None
+        self._acl_stats: AclStats | None = None
+        self._partitions: tuple[int, int | None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
         if TABLE not in self.db.list_tables().tables:
             self.table = self.db.create_table(TABLE, schema=self.schema)
             return
         self.table = self.db.open_table(TABLE)
         stored = self.table.schema
-        if "terms" not in stored.names or stored.field("terms").type != TERMS_TYPE:
-            self._add_terms()
+        if any(name not in stored.names for name in DERIVED) or stored.field("terms").type != TERMS_TYPE:
+            self._add_derived()
 
-    def _add_terms(self) -> None:
-        """Upgrade a table written before rows kept their term ids: rewrite it, then build
-        its indexes again."""
+    def _add_derived(self) -> None:
+        """Upgrade a table written before rows kept their analyzed text and ACL group:
+        rewrite it, then build its indexes again."""
         data = self.table.to_arrow()
-        data = data.drop_columns([c for c in ("terms", "n_terms") if c in data.column_names])
-        self.table = self.db.create_table(TABLE, with_terms(data), schema=self.schema, mode="overwrite")
+        data = data.drop_columns([c for c in DERIVED if c in data.column_names])
+        self.table = self.db.create_table(TABLE, with_derived(data), schema=self.schema, mode="overwrite")
         self.optimize()
 
     def count(self, where: str | None = None) -> int:
@@ -120,8 +160,8 @@ class LanceStore:
     def add_chunks(self, new_chunks: Sequence[Chunk]) -> None:
         """Insert chunks (with vectors) that are not stored yet."""
         if new_chunks:
-            fields = [f for f in self.schema if f.name not in ("terms", "n_terms")]
-            rows = with_terms(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
+            fields = [f for f in self.schema if f.name not in DERIVED]
+            rows = with_derived(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
             self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
 
     def remove_stale(self, group_ids: Iterable[str], keep: set[str]) -> None:
@@ -152,6 +192,7 @@ class LanceStore:
         else:
             self.db.create_table(CONTAINERS, rows, schema=CONTAINER_SCHEMA)
         self.containers().update((ref, sorted(set(r))) for ref, r in readers.items())
+        self._readable = None
 
     def containers(self) -> dict[str, list[str]]:
         """Readers of every known container by ref, as of the first call."""
@@ -162,11 +203,33 @@ class LanceStore:
                 self._containers = {r["ref"]: list(r["readers"] or []) for r in rows}
         return self._containers
 
+    def readable_refs(self, principals: Sequence[str]) -> list[str]:
+        """The container refs whose readers include "*" or one of `principals`."""
+        if self._readable is None:
+            self._readable = defaultdict(list)
+            for ref, readers in self.containers().items():
+                for reader in set(readers):
+                    self._readable[reader].append(ref)
+        return sorted({ref for p in ("*", *callers(principals)) for ref in self._readable.get(p, ())})
+
     def visible_sql(self, principals: Sequence[str]) -> str:
         """The ACL filter of chunks `principals` may read, container refs resolved."""
-        allowed = {"*", *callers(principals)}
-        refs = [ref for ref, readers in self.containers().items() if allowed & set(readers)]
-        return acl_sql(principals, sorted(refs))
+        return acl_sql(principals, self.readable_refs(principals))
+
+    def scope(self, principals: Sequence[str]) -> Scope:
+        """What `principals` may read, as ACL groups when the group tables are current."""
+        refs = self.readable_refs(principals)
+        stats = self.acl_stats()
+        if not stats.current:
+            return Scope(acl_sql(principals, refs), None)
+        visible = stats.visible({"*", *callers(principals), *refs})
+        return Scope(visible.sql(), visible)
+
+    def acl_stats(self) -> AclStats:
+        """The ACL group tables, when they describe this version of the chunks."""
+        if self._acl_stats is None or self._acl_stats.version != self.table.version:
+            self._acl_stats = AclStats(self.db, self.table.version)
+        return self._acl_stats
 
     def missing_indexes(self) -> list[str]:
         """The indexes a non-empty table should have and does not."""
@@ -181,61 +244,122 @@ class LanceStore:
             return
         for name in self.missing_indexes():
             column = name.removesuffix("_idx")
-            self.table.create_index(column, config=FTS() if column == "text" else BTree())
+            self.table.create_index(column, config=index_config(column))
         self.table.optimize()
+        if vector_index.ensure_index(self.table) is not None:
+            self.table.checkout_latest()
+        acl_groups.build(self.db, self.table)
+        self._acl_stats = None
 
     def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
         """Hybrid (reciprocal rank fusion of vector and full-text), vector or text search."""
-        visible = None if query.principals is None else self.visible_sql(query.principals)
-        where = filter_sql(query, visible)
+        scope = None if query.principals is None else self.scope(query.principals)
+        where = filter_sql(query, None if scope is None else scope.sql)
         depth = max(query.k * 3, 30)
-        ranked: list[list[dict]] = []
+        searches = []
         if query.mode in ("hybrid", "vector") and vector is not None:
-            ranked.append(self._vector(vector, where, depth))
+            searches.append(partial(self._vector, vector, scope, where, depth))
         if query.mode in ("hybrid", "text"):
-            ranked.append(self._text(query, visible, where, depth))
-        return fuse(ranked, query.k)
+            searches.append(partial(self._text, query, scope, where, depth))
+        if len(searches) < 2:
+            return fuse([run() for run in searches], query.k)
+        vector_rows = self.pool().submit(searches[0])
+        text_rows = searches[1]()
+        return fuse([vector_rows.result(), text_rows], query.k)
 
-    def _vector(self, vector: np.ndarray, where: str | None, depth: int) -> list[dict]:
+    def pool(self) -> ThreadPoolExecutor:
+        """A thread for the vector half of a hybrid search, which runs beside the text half
+        (LanceDB releases the interpreter while it searches)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarry-vector")
+        return self._pool
+
+    def _vector(self, vector: np.ndarray, scope: Scope | None, where: str | None, depth: int) -> list[dict]:
+        """Nearest chunks by vector: through the approximate index, reading as many of its
+        partitions as the caller's share of the table needs, or exactly for a caller who
+        may read little (`index/vector_index.py`)."""
         search = self.table.search(vector.astype(np.float32), vector_column_name="vector")
+        partitions = self.vector_partitions()
+        visible = None if scope is None or scope.visible is None else scope.visible.chunks
+        if partitions is not None:
+            if visible is not None and visible < vector_index.EXACT_BELOW:
+                search = search.bypass_vector_index()
+            else:
+                search = search.nprobes(vector_index.nprobes_for(partitions, visible))
         if where:
             search = search.where(where, prefilter=True)
         return search.limit(depth).select([*HIT_COLUMNS, "_distance"]).to_list()
 
-    def _text(self, query: Query, visible: str | None, where: str | None, depth: int) -> list[dict]:
-        text = " ".join("".join(c if c.isalnum() else " " for c in query.text).split())
-        if not text:
+    def vector_partitions(self) -> int | None:
+        """Partitions of the vector index at this version (None: no index)."""
+        if self._partitions is None or self._partitions[0] != self.table.version:
+            self._partitions = (self.table.version, vector_index.partitions_of(self.table.to_lance()))
+        return self._partitions[1]
+
+    def _text(self, query: Query, scope: Scope | None, where: str | None, depth: int) -> list[dict]:
+        words = tokens(query.text)
+        if not words:
             return []
-        if visible is not None:
-            return self._text_visible(text, visible, where, depth)
-        search = self.table.search(text, query_type="fts", fts_columns="text")
-        if where:
-            search = search.where(where, prefilter=True)
-        return search.limit(depth).select([*HIT_COLUMNS, "_score"]).to_list()
+        if scope is None:
+            search = self.table.search(" ".join(words), query_type="fts", fts_columns=FTS_COLUMN)
+            if where:
+                search = search.where(where, prefilter=True)
+            return search.limit(depth).select([*HIT_COLUMNS, "_score"]).to_list()
+        if scope.visible is not None:
+            try:
+                return self._text_top(words, scope.visible, where, depth)
+            except OrderMismatch:
+                pass
+        return self._text_visible(words, scope.sql, where, depth)
 
-    def _text_visible(self, text: str, visible: str, where: str | None, depth: int) -> list[dict]:
-        """Full-text hits ranked by BM25 over the `visible` chunks alone.
+    def _text_top(self, words: list[str], visible: Visible, where: str | None, depth: int) -> list[dict]:
+        """Full-text hits ranked by BM25 over the `visible` chunks alone, found without
+        scoring every visible chunk that holds a query term (`index/text_topk.py`)."""
+        if visible.documents == 0:
+            return []
+        stats = self.acl_stats()
+        wanted, _ = query_terms([term_id(w) for w in words])
+        visible_df, table_df = stats.frequencies(visible, wanted.tolist())
+        text = " ".join(words)
 
-        Every visible chunk that holds a query term is a candidate, so the statistics
-        (and with them the order) are those of a table holding only what is visible.
-        """
+        def search(limit: int) -> pa.Table:
+            found = self.table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
+            if where:
+                found = found.where(where, prefilter=True)
+            return found.limit(max(limit, 1)).select([*HIT_COLUMNS, "terms", "_score"]).to_arrow()
+
+        found, scores = visible_top(search, words, visible_df, table_df, visible.stats, stats.everything(), depth)
+        if len(scores) == 0:
+            return []
+        best = top(scores, found.column("id").combine_chunks(), depth)
+        rows = found.select(HIT_COLUMNS).take(pa.array(best, pa.int64())).to_pylist()
+        return [row | {"_score": float(scores[i])} for row, i in zip(rows, best, strict=True)]
+
+    def _text_visible(self, words: list[str], visible: str, where: str | None, depth: int) -> list[dict]:
+        """Full-text hits ranked by BM25 over the `visible` chunks alone, scoring every
+        visible chunk that holds a query term (the statistics are counted among them)."""
         stats = self.visible_stats(visible)
         if stats.documents == 0:
             return []
+        text = " ".join(words)
         candidates = self.matching(text, visible, stats.documents, ["id", "terms"])
-        scores = score(candidates.column("terms").combine_chunks(), term_ids(text), stats)
+        scores = score(candidates.column("terms").combine_chunks(), [term_id(w) for w in words], stats)
         ids = candidates.column("id").combine_chunks()
         if where != visible:
             allowed = self.matching(text, where, stats.documents, ["id"]).column("id").combine_chunks()
             scores = np.where(np.asarray(pc.is_in(ids, value_set=allowed)), scores, 0.0)
+        return self._best(ids, scores, depth)
+
+    def _best(self, ids: pa.Array, scores: np.ndarray, depth: int) -> list[dict]:
+        """The rows of the `depth` best-scored candidates, best first, with their scores."""
         best = top(scores, ids, depth)
         names = ids.take(pa.array(best, pa.int64())).to_pylist()
         rows = {r["id"]: r for r in self._rows(names)}
         return [rows[name] | {"_score": float(scores[i])} for name, i in zip(names, best, strict=True)]
 
     def matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
-        """Every chunk under `where` that holds one of the terms of `text`."""
-        search = self.table.search(text, query_type="fts", fts_columns="text")
+        """Every chunk under `where` that holds one of the analyzed terms in `text`."""
+        search = self.table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
         return search.where(where, prefilter=True).limit(limit).select([*columns, "_score"]).to_arrow()
 
     def _rows(self, ids: list[str]) -> list[dict]:
@@ -331,11 +455,23 @@ def callers(principals: Sequence[str]) -> list[str]:
     return [p for p in principals if not p.startswith(RESERVED)]
 
 
-def with_terms(rows: pa.Table) -> pa.Table:
-    """`rows` with the full-text terms of their text and how many there are."""
-    terms = terms_column(rows.column("text").to_pylist())
+def with_derived(rows: pa.Table) -> pa.Table:
+    """`rows` with their text analyzed (joined terms, term ids, how many) and the group id
+    of their ACL."""
+    joined, terms = analyzed_columns(rows.column("text").to_pylist())
     counts = pc.list_value_length(terms).cast(pa.int32())
-    return rows.append_column("terms", terms).append_column("n_terms", counts)
+    groups = acl_group_column(rows.column("acl"))
+    return (
+        rows.append_column(FTS_COLUMN, joined).append_column("terms", terms)
+        .append_column("n_terms", counts).append_column("acl_group", groups)
+    )
+
+
+def index_config(column: str) -> FTS | Bitmap | BTree:
+    """The index a column of INDEXED gets."""
+    if column == FTS_COLUMN:
+        return FTS_CONFIG
+    return Bitmap() if column == "acl_group" else BTree()
 
 
 def timestamp(value: datetime) -> str:

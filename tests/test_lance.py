@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from index.lance import TABLE, LanceStore, filter_sql
+from index.lance import DERIVED, TABLE, LanceStore, Scope, filter_sql
 from index.records import Query
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
@@ -53,10 +53,14 @@ def ranking(store: LanceStore, text: str, **filters) -> list[tuple[str, float]]:
     return [(h.chunk_id, round(h.score, 9)) for h in hits]
 
 
-def text_scores(store: LanceStore, text: str, **filters) -> list[tuple[str, float]]:
+def text_scores(store: LanceStore, text: str, exhaustive: bool = False, **filters) -> list[tuple[str, float]]:
+    """Full-text ids and scores: the top-k path for a restricted caller, or with
+    `exhaustive` the path that scores every visible candidate."""
     query = Query(text=text, mode="text", k=1000, **filters)
-    visible = store.visible_sql(query.principals) if query.principals is not None else None
-    rows = store._text(query, visible, filter_sql(query, visible), 1000)
+    scope = store.scope(query.principals) if query.principals is not None else None
+    if scope is not None and exhaustive:
+        scope = Scope(scope.sql, None)
+    rows = store._text(query, scope, filter_sql(query, None if scope is None else scope.sql), 1000)
     return [(r["id"], r["_score"]) for r in rows]
 
 
@@ -98,13 +102,14 @@ def test_filters_apply_after_visible_statistics(both):
     assert ranking(with_secret, "zzz unknownword", principals=["bob"]) == []
 
 
-def test_a_table_from_before_terms_is_upgraded_on_open(tmp_path):
+def test_a_table_from_before_analyzed_text_is_upgraded_on_open(tmp_path):
     store = make_store(tmp_path / "old", PUBLIC)
-    legacy = store.table.to_arrow().drop_columns(["terms", "n_terms"])
+    legacy = store.table.to_arrow().drop_columns(list(DERIVED))
     lancedb.connect(str(tmp_path / "old")).create_table(TABLE, legacy, mode="overwrite")
     upgraded = LanceStore(str(tmp_path / "old"))
-    assert "terms" in upgraded.table.schema.names and upgraded.count() == len(PUBLIC)
-    assert {i.name for i in upgraded.table.list_indices()} >= {"text_idx", "id_idx"}
+    assert set(DERIVED) <= set(upgraded.table.schema.names) and upgraded.count() == len(PUBLIC)
+    assert {i.name for i in upgraded.table.list_indices()} >= {"fts_text_idx", "id_idx", "acl_group_idx"}
+    assert upgraded.scope(["bob"]).visible is not None
     assert ranking(upgraded, "export crash", principals=["bob"]) == ranking(store, "export crash", principals=["bob"])
     assert isinstance(upgraded.table.to_arrow().column("terms").type, pa.ListType)
 

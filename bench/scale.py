@@ -1,0 +1,250 @@
+"""How search, memory, disk and a no-change sync grow with the corpus, under permissions.
+
+    .venv/bin/python bench/scale.py --store STORE --factors 1,10,100 --json OUT
+        [--work DIR] [--questions 100] [--repeats 3] [--seed 7]
+
+STORE is a full HERB store (read only: its chunks are copied). For each factor F a store
+of F times HERB's chunks is built under DIR/<F>x: copy 0 keeps HERB's chunk ids, copies
+1..F-1 get new chunk, group and container ids and vectors perturbed with Gaussian noise
+(sigma 0.02, renormalized). Every container copy gets an ACL of its own draw: 35% public,
+55% one of 30·F private channels (members drawn from max(1000, 50·F) principals, channel
+sizes heavy-tailed from 2 to thousands), 10% a direct-message list of 2 to 4 principals.
+The store is then optimized as an ingest leaves it (indexes, ACL group statistics, the
+vector index when it qualifies), and measured in a fresh process, so memory is that of a
+server holding that store:
+
+- trusted and restricted text, vector and hybrid search, p50 and p95 over the HERB dev
+  questions (k = 10, best of --repeats), each restricted question asked by one of 20
+  sampled principals;
+- recall@10 of the vector search against exact search under the same filters, trusted
+  and restricted;
+- that the restricted top-k text ranking equals scoring every visible candidate;
+- serving memory (peak RSS of that process, with the query embedder loaded), store size
+  on disk, index build time, and the wall time of a no-change `quarry ingest` of the HERB
+  sources into the store (the catalog is HERB's, so only the replicas are extra).
+
+OUT gets one JSON object per factor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import lance  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+
+from index.acl_groups import acl_group  # noqa: E402
+from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore  # noqa: E402
+
+SIGMA = 0.02
+QUERY_PRINCIPALS = 20
+
+
+def base_chunks(store: Path, work: Path) -> pa.Table:
+    """HERB's chunks with every derived column, from a private copy of the store's table."""
+    copy = work / "base" / "lance"
+    if not copy.exists():
+        shutil.copytree(store / "lance", copy)
+    return LanceStore(str(copy)).table.to_arrow()
+
+
+def draw_acls(containers: int, factor: int, rng: np.random.Generator) -> tuple[list[list[str]], dict[str, list[str]]]:
+    """An ACL for each container copy, and the readers of the private channels."""
+    people = [f"u{n}" for n in range(max(1000, 50 * factor))]
+    channels = 30 * factor
+    sizes = np.minimum(len(people), 2 + np.floor(rng.pareto(1.1, channels) * 4)).astype(int)
+    readers = {
+        f"bench:channel:{n}": sorted(rng.choice(people, size=int(s), replace=False).tolist())
+        for n, s in enumerate(sizes)
+    }
+    refs = list(readers)
+    acls = []
+    for draw in rng.random(containers):
+        if draw < 0.35:
+            acls.append(["*"])
+        elif draw < 0.90:
+            acls.append([refs[int(rng.integers(channels))]])
+        else:
+            acls.append(sorted(rng.choice(people, size=int(rng.integers(2, 5)), replace=False).tolist()))
+    return acls, readers
+
+
+def replica(base: pa.Table, copy: int, acls: list[list[str]], rng: np.random.Generator) -> pa.Table:
+    """Copy `copy` of the base chunks: new ids and containers (copy 0 keeps HERB's ids),
+    the container copies' ACLs, vectors perturbed."""
+    containers = pc.fill_null(base.column("container"), "")
+    keys, positions = np.unique(containers.to_numpy(zero_copy_only=False), return_inverse=True)
+    acl = pa.array([acls[int(p)] for p in positions], pa.list_(pa.string()))
+    groups = {tuple(a): acl_group(a) for a in acls}
+    acl_ids = pa.array([groups[tuple(acls[int(p)])] for p in positions], pa.int64())
+    table = base.set_column(base.schema.get_field_index("acl"), "acl", acl)
+    table = table.set_column(table.schema.get_field_index("acl_group"), "acl_group", acl_ids)
+    if copy == 0:
+        return table
+    suffix = f"~{copy}"
+    for name in ("id", "group_id", "container"):
+        column = table.column(name)
+        renamed = pc.if_else(pc.is_null(column), column, pc.binary_join_element_wise(column, suffix, ""))
+        table = table.set_column(table.schema.get_field_index(name), name, renamed)
+    vectors = table.column("vector").combine_chunks()
+    values = vectors.values.to_numpy().reshape(len(vectors), -1)
+    noisy = values + rng.normal(0.0, SIGMA, values.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    column = pa.FixedSizeListArray.from_arrays(pa.array(noisy.ravel(), pa.float32()), values.shape[1])
+    return table.set_column(table.schema.get_field_index("vector"), "vector", column)
+
+
+def build(base: pa.Table, store: Path, out: Path, factor: int, seed: int) -> dict:
+    """Write the store of `factor` copies and optimize it; return its build times."""
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "lance").mkdir(parents=True)
+    shutil.copy(store / "catalog.duckdb", out / "catalog.duckdb")
+    rng = np.random.default_rng(seed + factor)
+    containers = len(np.unique(pc.fill_null(base.column("container"), "").to_numpy(zero_copy_only=False)))
+    acls, readers = draw_acls(containers * factor, factor, rng)
+    start = time.perf_counter()
+    uri = str(out / "lance" / f"{TABLE}.lance")
+    for copy in range(factor):
+        part = replica(base, copy, acls[copy * containers : (copy + 1) * containers], rng)
+        lance.write_dataset(part, uri, mode="append" if copy else "create", max_rows_per_file=1 << 20)
+    rows = pa.Table.from_pylist([{"ref": r, "readers": m} for r, m in readers.items()], schema=CONTAINER_SCHEMA)
+    lance.write_dataset(rows, str(out / "lance" / f"{CONTAINERS}.lance"))
+    written = time.perf_counter() - start
+    start = time.perf_counter()
+    LanceStore(str(out / "lance")).optimize()
+    return {"write_s": written, "optimize_s": time.perf_counter() - start}
+
+
+def quantiles(values: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile, in milliseconds."""
+    return statistics.median(values) * 1000, statistics.quantiles(values, n=20)[-1] * 1000
+
+
+def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
+    """Search latencies, recall and memory of a server process holding the store."""
+    from index.lance import filter_sql
+    from index.records import Query
+    from transforms.embed import Embedder
+
+    store = LanceStore(str(path / "lance"))
+    vectors = Embedder(batch_size=16).encode(questions)
+    containers = store.containers()
+    members = sorted({m for readers in containers.values() for m in readers})
+    rng = np.random.default_rng(seed)
+    principals = [[p] for p in rng.choice(members, size=QUERY_PRINCIPALS, replace=False).tolist()]
+    seconds: dict[str, list[float]] = {}
+    recall: dict[str, list[float]] = {"trusted": [], "restricted": []}
+    for n, (text, vector) in enumerate(zip(questions, vectors, strict=True)):
+        who = principals[n % len(principals)]
+        for mode in ("text", "vector", "hybrid"):
+            for name, caller in (("trusted", None), ("restricted", who)):
+                query = Query(text=text, k=10, mode=mode, principals=caller)
+                best = float("inf")
+                for _ in range(repeats):
+                    began = time.perf_counter()
+                    store.search(query, vector)
+                    best = min(best, time.perf_counter() - began)
+                seconds.setdefault(f"{name}_{mode}", []).append(best)
+        for name, caller in (("trusted", None), ("restricted", who)):
+            scope = None if caller is None else store.scope(caller)
+            where = filter_sql(Query(text=text), None if scope is None else scope.sql)
+            found = {r["id"] for r in store._vector(vector, scope, where, 10)}
+            exact = store.table.search(vector, vector_column_name="vector").bypass_vector_index()
+            if where:
+                exact = exact.where(where, prefilter=True)
+            truth = set(exact.limit(10).select(["id"]).to_arrow().column("id").to_pylist())
+            recall[name].append(len(found & truth) / max(len(truth), 1))
+    result: dict = {"chunks": store.count(), "questions": len(questions)}
+    for name, values in seconds.items():
+        result[f"{name}_p50_ms"], result[f"{name}_p95_ms"] = quantiles(values)
+    result["vector_recall_at_10"] = statistics.mean(recall["restricted"])
+    result["trusted_vector_recall_at_10"] = statistics.mean(recall["trusted"])
+    result["vector_index_partitions"] = store.vector_partitions()
+    result["topk_equals_exhaustive"] = exhaustive_agrees(store, questions[:5], principals)
+    result["serving_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def exhaustive_agrees(store: LanceStore, questions: list[str], principals: list[list[str]]) -> bool:
+    """Whether the top-k text ranking of restricted callers equals scoring every visible
+    candidate, for a few questions."""
+    from index.bm25 import tokens
+    from index.lance import filter_sql
+    from index.records import Query
+
+    for n, text in enumerate(questions):
+        scope = store.scope(principals[n % len(principals)])
+        where = filter_sql(Query(text=text), scope.sql)
+        fast = store._text_top(tokens(text), scope.visible, where, 30)
+        slow = store._text_visible(tokens(text), scope.sql, where, 30)
+        if [r["id"] for r in fast] != [r["id"] for r in slow]:
+            return False
+    return True
+
+
+def no_change_sync(path: Path) -> float:
+    """Wall seconds of `quarry ingest` of the HERB sources into a store they are all in."""
+    command = [sys.executable, "-m", "flows.cli", "--store", str(path), "ingest",
+               "--config", str(ROOT / "examples/herb.toml"), "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    began = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+def disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="a full HERB store (read only)")
+    parser.add_argument("--factors", default="1,10,100")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/out/scale.json")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/quarry-scale"))
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in (ROOT.parent / "shared/herb/qa/dev.jsonl").read_text().splitlines() if line.strip()]
+    questions = [r["question"] for r in rows[: args.questions]]
+    if args.measure:
+        print(json.dumps(measure(args.measure, questions, args.repeats, args.seed)))
+        return
+    base = base_chunks(args.store, args.work)
+    results = []
+    for factor in (int(f) for f in args.factors.split(",")):
+        out = args.work / f"{factor}x"
+        result = {"factor": factor, **build(base, args.store, out, factor, args.seed)}
+        child = subprocess.run(
+            [sys.executable, __file__, "--measure", str(out), "--questions", str(args.questions),
+             "--repeats", str(args.repeats), "--seed", str(args.seed)],
+            check=True, capture_output=True, text=True,
+        )
+        result |= json.loads(child.stdout.strip().splitlines()[-1])
+        result["store_mb"] = disk_mb(out / "lance")
+        result["no_change_sync_s"] = no_change_sync(out)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

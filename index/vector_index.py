@@ -1,0 +1,101 @@
+"""An approximate vector index whose partitions are learned from public chunks alone.
+
+Exact vector search reads every vector under the filter, so its cost grows with the
+table. Once the table holds `MIN_PUBLIC` chunks that everyone may read, it gets an
+IVF_FLAT index: vectors are grouped in partitions around centroids, and a search reads
+only the partitions nearest the query, with exact distances inside them.
+
+Permissions. The centroids are k-means of a sample of the chunks whose ACL holds "*",
+drawn by a hash of their ids, and their number depends on how many such chunks there
+are; the caller's ACL filter applies inside the partitions before the top k is taken (a
+prefilter), and how many partitions a search reads depends on how much the caller may
+read. So nothing a caller may not read decides which partitions are read, which chunks
+they hold for that caller, or their order: the results are those of a store that never
+held the hidden chunks, given the same public chunks when the index was trained.
+A caller who may read fewer than `EXACT_BELOW` chunks gets exact search instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+
+NAME = "vector_idx"
+MIN_PUBLIC = 20_000
+PER_PARTITION = 64  # training vectors per centroid
+ITERATIONS = 10
+NPROBES = 20
+TARGET_ROWS = 3_000  # visible rows a search should find in the partitions it reads
+EXACT_BELOW = 20_000
+PUBLIC_SQL = "array_has_any(acl, ['*'])"
+
+
+def partitions_for(public: int) -> int:
+    """How many partitions an index trained on `public` chunks has."""
+    return max(16, round(math.sqrt(public)))
+
+
+def nprobes_for(partitions: int, visible: int | None) -> int:
+    """Partitions to read so that a caller who may read `visible` chunks (None: all) meets
+    about `TARGET_ROWS` of them."""
+    if visible is None:
+        return NPROBES
+    return min(partitions, max(NPROBES, math.ceil(TARGET_ROWS * partitions / max(visible, 1))))
+
+
+def id_rank(chunk_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "little")
+
+
+def public_sample(dataset: Any, size: int, public: int) -> np.ndarray:
+    """The vectors of the `size` public chunks with the lowest id hashes, in hash order:
+    the same sample from the same public chunks, whatever else the table holds."""
+    cut = min(2**64, int(2**64 * min(1.0, 2.0 * size / max(public, 1))))
+    kept: list[tuple[int, np.ndarray]] = []
+    for batch in dataset.to_batches(columns=["id", "vector"], filter=PUBLIC_SQL, batch_size=65_536):
+        ranks = [id_rank(i) for i in batch.column("id").to_pylist()]
+        vectors = batch.column("vector").values.to_numpy().reshape(batch.num_rows, -1)
+        kept.extend((r, vectors[n]) for n, r in enumerate(ranks) if r < cut)
+    kept.sort(key=lambda pair: pair[0])
+    return np.stack([v for _, v in kept[:size]]).astype(np.float32)
+
+
+def kmeans(vectors: np.ndarray, clusters: int, iterations: int = ITERATIONS) -> np.ndarray:
+    """Spherical k-means, started from the first `clusters` vectors: deterministic."""
+    centroids = vectors[:clusters].copy()
+    for _ in range(iterations):
+        nearest = np.argmax(vectors @ centroids.T, axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, nearest, vectors)
+        counts = np.bincount(nearest, minlength=clusters)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    return centroids.astype(np.float32)
+
+
+def ensure_index(table: Any) -> int | None:
+    """Give `table` its vector index when it has enough public chunks and none yet;
+    return its number of partitions (None: no index, searches are exact)."""
+    dataset = table.to_lance()
+    existing = partitions_of(dataset)
+    if existing is not None:
+        return existing
+    public = dataset.count_rows(filter=PUBLIC_SQL)
+    if public < MIN_PUBLIC:
+        return None
+    partitions = partitions_for(public)
+    sample = public_sample(dataset, partitions * PER_PARTITION, public)
+    centroids = kmeans(sample, min(partitions, len(sample)))
+    dataset.create_index("vector", "IVF_FLAT", name=NAME, metric="l2", ivf_centroids=centroids, replace=True)
+    return len(centroids)
+
+
+def partitions_of(dataset: Any) -> int | None:
+    """The number of partitions of the dataset's vector index (None: it has none)."""
+    if not any(i.name == NAME for i in dataset.describe_indices()):
+        return None
+    return int(dataset.stats.index_stats(NAME)["indices"][0]["num_partitions"])

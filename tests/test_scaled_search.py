@@ -1,0 +1,171 @@
+"""Search that scales under permissions: top-k text ranking over ACL groups, and the
+approximate vector index trained on public chunks, both exactly as a store without the
+hidden chunks would rank them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from index import vector_index
+from index.bm25 import CorpusStats, tokens
+from index.lance import LanceStore, Scope, filter_sql
+from index.records import Query
+from index.text_topk import OrderMismatch, visible_top
+from transforms.embed import DIMENSIONS
+from transforms.records import Chunk
+
+VOCABULARY = [f"w{n}" for n in range(300)]
+QUESTIONS = ["w1 w2 w3", "w0 w0 w7 w40", "w5 w150 w299", "w2", "w10 w11 w12 w13 w14 w15", "w250 w3"]
+
+
+def corpus(count: int, acl: list[str], name: str, seed: int, centers: np.ndarray) -> list[Chunk]:
+    """Chunks of Zipf-distributed words with vectors around a few shared centres."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, len(VOCABULARY) + 1)
+    weights /= weights.sum()
+    out = []
+    for n in range(count):
+        words = rng.choice(VOCABULARY, size=int(rng.integers(1, 60)), p=weights)
+        vector = centers[n % len(centers)] + rng.normal(0, 0.3, DIMENSIONS)
+        out.append(Chunk(
+            group_id=f"{name}-{n}", ordinal=0, text=" ".join(words), source="slack", kind="message",
+            container=name, acl=acl, vector=(vector / np.linalg.norm(vector)).tolist(),
+        ))
+    return out
+
+
+CENTERS = np.random.default_rng(0).normal(size=(12, DIMENSIONS))
+PUBLIC = corpus(1200, ["*"], "general", 1, CENTERS)
+BOBS = corpus(150, ["slack:channel:CB"], "bobs", 2, CENTERS)
+SECRET = corpus(900, ["slack:channel:CS"], "secret", 3, CENTERS) + corpus(100, ["alice", "carol"], "dm", 4, CENTERS)
+READERS = {"slack:channel:CB": ["bob", "alice"], "slack:channel:CS": ["alice"]}
+
+
+def make_store(path, rows: list[Chunk]) -> LanceStore:
+    store = LanceStore(str(path))
+    store.set_containers(READERS)
+    store.replace_groups({c.group_id for c in rows}, set(), rows)
+    store.optimize()
+    return store
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """A store with everything, and one that never held what bob may not read; both get the
+    vector index (trained on the public chunks they share)."""
+    root = tmp_path_factory.mktemp("scaled")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(vector_index, "MIN_PUBLIC", 1000)
+    patch.setattr(vector_index, "EXACT_BELOW", 0)
+    try:
+        yield make_store(root / "with", PUBLIC + BOBS + SECRET), make_store(root / "without", PUBLIC + BOBS)
+    finally:
+        patch.undo()
+
+
+def top_and_exhaustive(store: LanceStore, text: str, principals: list[str], k: int, **filters):
+    scope = store.scope(principals)
+    where = filter_sql(Query(text=text, **filters), scope.sql)
+    fast = store._text_top(tokens(text), scope.visible, where, k)
+    slow = store._text_visible(tokens(text), scope.sql, where, k)
+    return [(r["id"], round(r["_score"], 6)) for r in fast], [(r["id"], round(r["_score"], 6)) for r in slow]
+
+
+@pytest.mark.parametrize("principals", [["bob"], ["alice"], ["carol"], ["nobody"]])
+@pytest.mark.parametrize("k", [1, 5, 30])
+def test_top_k_over_acl_groups_equals_scoring_every_visible_candidate(stores, principals, k):
+    with_all, _ = stores
+    assert with_all.scope(principals).visible is not None
+    for text in QUESTIONS:
+        fast, slow = top_and_exhaustive(with_all, text, principals, k)
+        assert fast == slow and len(fast) == min(k, len(slow))
+
+
+def test_top_k_reads_fewer_chunks_than_it_would_score(stores, monkeypatch):
+    """The point of the bound: the index is read only as deep as the top k needs."""
+    import index.lance
+
+    with_all, _ = stores
+    scope = with_all.scope(["bob"])
+    where = filter_sql(Query(text="w1 w2 w3"), scope.sql)
+    read: list[int] = []
+
+    def reading(*args, **kwargs):
+        found, scores = visible_top(*args, **kwargs)
+        read.append(found.num_rows)
+        return found, scores
+
+    monkeypatch.setattr(index.lance, "visible_top", reading)
+    with_all._text_top(tokens("w1 w2 w3"), scope.visible, where, 5)
+    candidates = with_all.matching("w1 w2 w3", scope.sql, 10_000, ["id"]).num_rows
+    assert candidates > 1000 and read[0] <= candidates / 5
+
+
+def test_an_outsider_ranks_as_if_hidden_chunks_did_not_exist_with_the_vector_index(stores):
+    with_all, without = stores
+    assert with_all.vector_partitions() == without.vector_partitions() is not None
+    vectors = np.random.default_rng(9).normal(size=(len(QUESTIONS), DIMENSIONS)).astype(np.float32)
+    for text, vector in zip(QUESTIONS, vectors, strict=True):
+        for mode in ("text", "vector", "hybrid"):
+            query = Query(text=text, mode=mode, k=20, principals=["bob"])
+            mine = [(h.chunk_id, round(h.score, 6)) for h in with_all.search(query, vector)]
+            assert mine == [(h.chunk_id, round(h.score, 6)) for h in without.search(query, vector)]
+            assert mine and not {h for h, _ in mine} & {c.id for c in SECRET}
+
+
+def test_filters_apply_within_the_visible_ranking(stores):
+    with_all, without = stores
+    for filters in ({"containers": ["bobs"]}, {"containers": ["general"], "kinds": ["message"]}):
+        fast, slow = top_and_exhaustive(with_all, "w1 w2 w40", ["bob"], 10, **filters)
+        assert fast == slow and fast
+        assert fast == top_and_exhaustive(without, "w1 w2 w40", ["bob"], 10, **filters)[0]
+
+
+def test_vector_index_recall_against_exact_search(stores):
+    with_all, _ = stores
+    rng = np.random.default_rng(11)
+    found = []
+    for principals in (None, ["bob"], ["alice"]):
+        scope = None if principals is None else with_all.scope(principals)
+        where = filter_sql(Query(text="x"), None if scope is None else scope.sql)
+        for _ in range(10):
+            vector = (CENTERS[rng.integers(len(CENTERS))] + rng.normal(0, 0.3, DIMENSIONS)).astype(np.float32)
+            approximate = {r["id"] for r in with_all._vector(vector, scope, where, 10)}
+            exact = with_all.table.search(vector, vector_column_name="vector").bypass_vector_index()
+            exact = exact.where(where, prefilter=True) if where else exact
+            truth = set(exact.limit(10).select(["id"]).to_arrow().column("id").to_pylist())
+            found.append(len(approximate & truth) / len(truth))
+    assert np.mean(found) >= 0.95
+
+
+def test_group_tables_of_another_version_are_not_used(tmp_path):
+    """Chunks written since the last optimize are not in the group tables: the ranking
+    falls back to scoring every candidate, still over exactly what the caller may read."""
+    store = make_store(tmp_path / "growing", PUBLIC[:200] + BOBS[:50])
+    more = corpus(60, ["slack:channel:CB"], "bobs-more", 5, CENTERS)
+    store.replace_groups({c.group_id for c in more}, set(), more)
+    scope = store.scope(["bob"])
+    assert scope.visible is None
+    stale = [h.chunk_id for h in store.search(Query(text="w1 w2", mode="text", k=50, principals=["bob"]))]
+    store.optimize()
+    assert store.scope(["bob"]).visible is not None
+    fresh = [h.chunk_id for h in store.search(Query(text="w1 w2", mode="text", k=50, principals=["bob"]))]
+    assert stale == fresh and set(fresh) & {c.id for c in more}
+    assert Scope(scope.sql, None).visible is None
+
+
+def test_groups_resolve_container_refs_and_principals(stores):
+    with_all, _ = stores
+    counts = {who: with_all.scope([who]).visible.chunks for who in ("bob", "alice", "carol", "nobody")}
+    assert counts == {"bob": 1350, "alice": 2350, "carol": 1300, "nobody": 1200}
+    assert with_all.scope(["quarry:unresolved"]).visible.chunks == 1200
+
+
+def test_scores_that_are_not_whole_table_bm25_are_refused():
+    table = pa.table({"id": ["a", "b"], "terms": pa.array([[1], [1, 2]], pa.list_(pa.int64())),
+                      "_score": pa.array([5.0, 1.0], pa.float32())})
+    stats = CorpusStats(10, 2.0)
+    with pytest.raises(OrderMismatch):
+        visible_top(lambda limit: table, ["w1"], np.array([2]), np.array([2]), stats, stats, 1)
