@@ -123,7 +123,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def store_stats(settings: Settings) -> dict[str, Any]:
     from index.catalog import Catalog
-    from index.lance import LanceStore
+    from index.lance_reader import LanceReader
 
     catalog = Catalog(settings.catalog_path, read_only=True)
     try:
@@ -131,7 +131,7 @@ def store_stats(settings: Settings) -> dict[str, Any]:
     finally:
         catalog.close()
     stats["documents"] = {s: stats["documents"].get(s, 0) for s in SOURCES} | stats["documents"]
-    stats["chunks"] = LanceStore(settings.lance_uri).count()
+    stats["chunks"] = LanceReader(settings.lance_uri).count()
     return stats
 
 
@@ -147,13 +147,14 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
-    from index.lance import LanceStore
+    """Searches through pylance (`LanceReader`): the command never imports LanceDB."""
+    from index.lance_reader import LanceReader
     from index.records import Query
     from transforms.query_embed import QueryEmbedder
 
     query = Query(text=args.text, k=args.k, mode=args.mode, sources=args.source)
     vector = QueryEmbedder().encode([args.text])[0] if args.mode != "text" else None
-    hits = LanceStore(settings.lance_uri).search(query, vector)
+    hits = LanceReader(settings.lance_uri).search(query, vector)
     if args.json:
         print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
         return 0

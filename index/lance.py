@@ -8,7 +8,6 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import FTS, BTree
 
 from connectors.records import RESERVED
 from index.bm25 import TERMS_TYPE, CorpusStats, score, term_ids, terms_column, top
@@ -177,6 +176,8 @@ class LanceStore:
 
     def optimize(self) -> None:
         """Compact fragments and bring the full-text and scalar indexes up to date."""
+        from lancedb.index import FTS, BTree
+
         if self.count() == 0:
             return
         for name in self.missing_indexes():
