@@ -18,10 +18,13 @@ server holding that store:
   sampled principals;
 - recall@10 of the vector search against exact search under the same filters, trusted
   and restricted;
-- that the restricted top-k text ranking equals scoring every visible candidate;
+- that the restricted top-k text ranking equals scoring every visible candidate, and, on
+  the 10x store, that a restricted caller's text, vector and hybrid results equal those
+  on a store built without what that caller may not read;
 - serving memory (peak RSS of that process, with the query embedder loaded), store size
-  on disk, index build time, and the wall time of a no-change `quarry ingest` of the HERB
-  sources into the store (the catalog is HERB's, so only the replicas are extra).
+  on disk, index build time, and the wall time of `quarry ingest` of the HERB sources into
+  the store (the catalog is HERB's, so only the replicas are extra): the first run, which
+  checks every indexed group for its chunks, and a second, no-change one.
 
 OUT gets one JSON object per factor.
 """
@@ -42,15 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import lance  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from index.acl_groups import acl_group  # noqa: E402
-from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore  # noqa: E402
+from index.acl_groups import acl_group
+from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore
 
 SIGMA = 0.02
+EQUIVALENCE_FACTOR = 10
 QUERY_PRINCIPALS = 20
 
 
@@ -87,7 +91,7 @@ def replica(base: pa.Table, copy: int, acls: list[list[str]], rng: np.random.Gen
     """Copy `copy` of the base chunks: new ids and containers (copy 0 keeps HERB's ids),
     the container copies' ACLs, vectors perturbed."""
     containers = pc.fill_null(base.column("container"), "")
-    keys, positions = np.unique(containers.to_numpy(zero_copy_only=False), return_inverse=True)
+    _, positions = np.unique(containers.to_numpy(zero_copy_only=False), return_inverse=True)
     acl = pa.array([acls[int(p)] for p in positions], pa.list_(pa.string()))
     groups = {tuple(a): acl_group(a) for a in acls}
     acl_ids = pa.array([groups[tuple(acls[int(p)])] for p in positions], pa.int64())
@@ -164,10 +168,9 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
             scope = None if caller is None else store.scope(caller)
             where = filter_sql(Query(text=text), None if scope is None else scope.sql)
             found = {r["id"] for r in store._vector(vector, scope, where, 10)}
-            exact = store.table.search(vector, vector_column_name="vector").bypass_vector_index()
-            if where:
-                exact = exact.where(where, prefilter=True)
-            truth = set(exact.limit(10).select(["id"]).to_arrow().column("id").to_pylist())
+            nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
+            exact = store.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True)
+            truth = set(exact.column("id").to_pylist())
             recall[name].append(len(found & truth) / max(len(truth), 1))
     result: dict = {"chunks": store.count(), "questions": len(questions)}
     for name, values in seconds.items():
@@ -195,6 +198,40 @@ def exhaustive_agrees(store: LanceStore, questions: list[str], principals: list[
         if [r["id"] for r in fast] != [r["id"] for r in slow]:
             return False
     return True
+
+
+def equivalence(path: Path, questions: list[str], seed: int) -> bool:
+    """Whether a restricted caller's text, vector and hybrid results on the store equal
+    those on a store that never held what they may not read (built here from it)."""
+    from index.lance import callers
+    from index.records import Query
+    from transforms.embed import Embedder
+
+    store = LanceStore(str(path / "lance"))
+    members = sorted({m for readers in store.containers().values() for m in readers})
+    who = [str(np.random.default_rng(seed).choice(members))]
+    allowed = {"*", *callers(who), *store.readable_refs(who)}
+    rows = store.dataset.to_table()
+    keep = [bool(allowed & set(acl)) for acl in rows.column("acl").to_pylist()]
+    alone = path.parent / f"{path.name}-without-hidden"
+    if alone.exists():
+        shutil.rmtree(alone)
+    (alone / "lance").mkdir(parents=True)
+    lance.write_dataset(rows.filter(pa.array(keep)), str(alone / "lance" / f"{TABLE}.lance"))
+    shutil.copytree(path / "lance" / f"{CONTAINERS}.lance", alone / "lance" / f"{CONTAINERS}.lance")
+    without = LanceStore(str(alone / "lance"))
+    without.optimize()
+    vectors = Embedder(batch_size=16).encode(questions)
+    try:
+        for text, vector in zip(questions, vectors, strict=True):
+            for mode in ("text", "vector", "hybrid"):
+                query = Query(text=text, k=10, mode=mode, principals=who)
+                mine = [(h.chunk_id, round(h.score, 6)) for h in store.search(query, vector)]
+                if mine != [(h.chunk_id, round(h.score, 6)) for h in without.search(query, vector)]:
+                    return False
+        return True
+    finally:
+        shutil.rmtree(alone)
 
 
 def no_change_sync(path: Path) -> float:
@@ -239,6 +276,9 @@ def main() -> None:
         )
         result |= json.loads(child.stdout.strip().splitlines()[-1])
         result["store_mb"] = disk_mb(out / "lance")
+        if factor == EQUIVALENCE_FACTOR:
+            result["outsider_equals_store_without_hidden"] = equivalence(out, questions, args.seed)
+        result["first_sync_s"] = no_change_sync(out)
         result["no_change_sync_s"] = no_change_sync(out)
         results.append(result)
         print(json.dumps(result), flush=True)

@@ -27,6 +27,7 @@ SEARCH = "API security issues in AnomalyForce"
 BREAKDOWN = {
     "python + CLI modules": "import flows.cli",
     "LanceDB import": "import lancedb",
+    "chunk store import (search)": "import index.lance",
     "Prefect import": "import prefect",
     "sentence-transformers import": "import sentence_transformers",
     "query embedder load (numpy)": "from transforms.query_embed import QueryEmbedder; QueryEmbedder()",

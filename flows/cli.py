@@ -147,6 +147,7 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
+    """Searches through pylance (`LanceStore` reads): the command never imports LanceDB."""
     from index.lance import LanceStore
     from index.records import Query
     from transforms.query_embed import QueryEmbedder

@@ -45,7 +45,8 @@ class SourceConfig(BaseModel):
 
 class EngineConfig(BaseModel):
     """Where the parse / chunk / embed stages run; `options` are further Beam pipeline
-    options (`environment_type`, `environment_config`, `parallelism`, ...)."""
+    options (`environment_type`, `environment_config`, `parallelism`, ...); `device` where
+    the embedding model runs ("auto": a CUDA GPU when the machine has one, else the CPU)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +56,7 @@ class EngineConfig(BaseModel):
     runner: str | None = None
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     batch_docs: int = 512
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class IngestConfig(BaseModel):

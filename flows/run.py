@@ -39,7 +39,9 @@ class Progress(Protocol):
 
 def make_engine(config: EngineConfig, settings: Settings) -> Engine:
     """The stage runner the config asks for; the embedding model loads on first use."""
-    embedder = partial(Embedder, batch_size=settings.embed_batch_size, dtype=settings.embed_dtype)
+    embedder = partial(
+        Embedder, batch_size=settings.embed_batch_size, dtype=settings.embed_dtype, device=config.device
+    )
     if config.name == "dask":
         from transforms.dask_engine import DaskEngine
 
@@ -128,6 +130,7 @@ def run_sources(
     rebuilt: list[str] = []
     status = "failed"
     try:
+        verified = catalog.chunks_verified() == store.version
         for source in chosen:
             try:
                 reports.append(
@@ -140,6 +143,8 @@ def run_sources(
             rebuild_derived(catalog, store)
         failed = any(r["failures"] or r.get("error") for r in reports)
         status = "completed with failures" if failed else "completed"
+        if not any(r.get("error") for r in reports) and (verified or catalog.connectors() <= {s.name for s in chosen}):
+            catalog.set_chunks_verified(store.version)
     finally:
         report = run_report(run_id, started, status, reports, stages, count_chunks(store, settings.lance_uri))
         report["engine"] = engine_config.name

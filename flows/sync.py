@@ -123,9 +123,14 @@ class SourceSync:
 
     def repair(self) -> None:
         """Rebuild from the catalog the groups a stopped sync was rewriting, and those whose
-        documents hold text but which have no chunks."""
+        documents hold text but which have no chunks.
+
+        Looking for groups without chunks reads every chunk's group; it is skipped when the
+        chunk table is still at the version where a run last found none missing (nothing
+        has written it since: no crash, no hand edit)."""
         groups = self.catalog.pending_groups(self.name)
-        groups |= self.catalog.text_groups(self.name) - self.store.group_ids()
+        if self.catalog.chunks_verified() != self.store.version:
+            groups |= self.catalog.text_groups(self.name) - self.store.group_ids()
         if groups:
             self.rebuild(groups, (), ())
             self.catalog.commit(self.name, self.run_id, groups=groups)

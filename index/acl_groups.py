@@ -16,9 +16,11 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import lance
 import numpy as np
 import pyarrow as pa
 
@@ -76,16 +78,16 @@ class AclStats:
     """The derived group tables of one chunks table version (`current` False when there
     are none for it)."""
 
-    def __init__(self, db: Any, chunks_version: int):
-        self.db = db
+    def __init__(self, root: Path, chunks_version: int):
+        self.root = root
         self.version = chunks_version
         self.current = False
         self._terms: Any = None
         self._postings: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._cached = 0
-        if GROUPS not in db.list_tables().tables:
+        if not (root / f"{GROUPS}.lance").exists():
             return
-        rows = db.open_table(GROUPS).to_arrow()
+        rows = lance.dataset(str(root / f"{GROUPS}.lance")).to_table()
         if rows.num_rows == 0 or rows.column("chunks_version")[0].as_py() != chunks_version:
             return
         self.current = True
@@ -133,11 +135,9 @@ class AclStats:
         """Read the per-group counts of `terms` into the cache (emptied when it holds more
         than `CACHED_ENTRIES` group counts)."""
         if self._terms is None:
-            self._terms = self.db.open_table(TERMS)
-            self._terms.checkout(self.terms_version)
+            self._terms = lance.dataset(str(self.root / f"{TERMS}.lance"), version=self.terms_version)
         listed = ", ".join(str(int(t)) for t in terms)
-        rows = self._terms.search().where(f"term IN ({listed})").select(["term", "acl_group", "df"])
-        found = rows.limit(None).to_arrow()
+        found = self._terms.to_table(columns=["term", "acl_group", "df"], filter=f"term IN ({listed})")
         term = found.column("term").to_numpy()
         groups = found.column("acl_group").to_numpy()
         df = found.column("df").to_numpy().astype(np.int64)
@@ -151,12 +151,12 @@ class AclStats:
         self._cached += len(term)
 
 
-def build(db: Any, table: Any) -> None:
-    """Derive both group tables from the chunks `table` as it is now."""
+def build(db: Any, dataset: Any) -> None:
+    """Derive both group tables from the chunks `dataset` (at its version) through the
+    LanceDB connection `db`."""
     from lancedb.index import BTree
 
-    dataset = table.to_lance()
-    version = table.version
+    version = dataset.version
     con = duckdb.connect()
     con.register("chunks", dataset)
     terms = con.sql(

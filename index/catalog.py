@@ -57,6 +57,7 @@ SELECT native_id AS customer_id, meta->>'name' AS name, meta->>'role' AS role,
 FROM documents WHERE source = 'directory' AND kind = 'customer' AND status = 'indexed';
 """
 DERIVED_STALE = "derived_stale"
+CHUNKS_VERIFIED = "chunks_verified"
 
 DOC_COLUMNS = [
     "id", "connector", "source", "native_id", "kind", "group_id", "title", "url", "author",
@@ -250,6 +251,20 @@ class Catalog:
     def derived_current(self) -> None:
         """Record that derived tables were rebuilt from the current documents."""
         self.db.execute("DELETE FROM store_state WHERE key = ?", [DERIVED_STALE])
+
+    def chunks_verified(self) -> int | None:
+        """The chunk table version at which every indexed group was last known to have its
+        chunks (None: never, or not since)."""
+        rows = self.db.execute("SELECT value FROM store_state WHERE key = ?", [CHUNKS_VERIFIED]).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def set_chunks_verified(self, version: int) -> None:
+        """Record that at chunk table `version` every indexed group has its chunks."""
+        self.db.execute("INSERT OR REPLACE INTO store_state VALUES (?, ?)", [CHUNKS_VERIFIED, str(version)])
+
+    def connectors(self) -> set[str]:
+        """The connectors that have documents in the catalog."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT connector FROM document_rows").fetchall()}
 
     def tables(self) -> set[str]:
         """Names of the catalog's tables."""

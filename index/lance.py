@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import FTS, Bitmap, BTree
 
 from connectors.records import RESERVED
 from index import acl_groups, vector_index
@@ -37,10 +38,10 @@ FTS_COLUMN = "fts_text"
 INDEXED = (FTS_COLUMN, "group_id", "source", "id", "acl_group")
 DERIVED = (FTS_COLUMN, "terms", "n_terms", "acl_group")
 # The text is analyzed once, in index/bm25.py; the index splits its terms and adds nothing.
-FTS_CONFIG = FTS(
-    base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
-    ascii_folding=False, max_token_length=None,
-)
+FTS_OPTIONS = {
+    "base_tokenizer": "whitespace", "stem": False, "remove_stop_words": False, "lower_case": False,
+    "ascii_folding": False, "max_token_length": None,
+}
 CACHE_BYTES = 512 * 1024 * 1024
 CONTAINERS = "container_acl"
 CONTAINER_SCHEMA = pa.schema([("ref", pa.string()), ("readers", pa.list_(pa.string()))])
@@ -96,7 +97,11 @@ class Scope:
 
 
 class LanceStore:
-    """Chunks, vectors and a full-text index in one LanceDB table at `uri`.
+    """Chunks, vectors and a full-text index in one Lance table under `uri`.
+
+    Reads go through pylance alone (`dataset`, at the version last opened or written);
+    writes go through LanceDB, imported on the first write, so a command that only
+    searches never pays LanceDB's import.
 
     Each row also keeps its text analyzed (`fts_text`, `terms`, `n_terms`) and the id of
     its ACL's group (`acl_group`), so that a search restricted to some principals ranks
@@ -107,43 +112,71 @@ class LanceStore:
     """
 
     def __init__(self, uri: str, dimensions: int = DIMENSIONS):
-        import lancedb
-
-        self.db = lancedb.connect(uri, session=lancedb.Session(index_cache_size_bytes=CACHE_BYTES))
+        self.uri = uri
         self.schema = chunk_schema(dimensions)
+        self._db: Any = None
+        self._table: Any = None
         self._stats: dict[tuple[int, str], CorpusStats] = {}
         self._containers: dict[str, list[str]] | None = None
         self._readable: dict[str, list[str]] | None = None
         self._acl_stats: AclStats | None = None
         self._partitions: tuple[int, int | None] | None = None
         self._pool: ThreadPoolExecutor | None = None
-        if TABLE not in self.db.list_tables().tables:
-            self.table = self.db.create_table(TABLE, schema=self.schema)
-            return
-        self.table = self.db.open_table(TABLE)
-        stored = self.table.schema
+        if not self.path(TABLE).exists():
+            self._table = self.db.create_table(TABLE, schema=self.schema)
+        self.dataset = open_dataset(self.path(TABLE))
+        stored = self.dataset.schema
         if any(name not in stored.names for name in DERIVED) or stored.field("terms").type != TERMS_TYPE:
             self._add_derived()
+
+    def path(self, table: str) -> Path:
+        """Where one of the store's tables lives."""
+        return Path(self.uri) / f"{table}.lance"
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, for writes."""
+        if self._db is None:
+            import lancedb
+
+            self._db = lancedb.connect(self.uri)
+        return self._db
+
+    @property
+    def table(self) -> Any:
+        """The chunks as a LanceDB table, for writes."""
+        if self._table is None:
+            self._table = self.db.open_table(TABLE)
+        return self._table
+
+    def _wrote(self) -> None:
+        """Read the version just written from now on."""
+        self.dataset = open_dataset(self.path(TABLE))
 
     def _add_derived(self) -> None:
         """Upgrade a table written before rows kept their analyzed text and ACL group:
         rewrite it, then build its indexes again."""
-        data = self.table.to_arrow()
+        data = self.dataset.to_table()
         data = data.drop_columns([c for c in DERIVED if c in data.column_names])
-        self.table = self.db.create_table(TABLE, with_derived(data), schema=self.schema, mode="overwrite")
+        self._table = self.db.create_table(TABLE, with_derived(data), schema=self.schema, mode="overwrite")
+        self._wrote()
         self.optimize()
+
+    @property
+    def version(self) -> int:
+        """The version of the chunks table this store reads."""
+        return self.dataset.version
 
     def count(self, where: str | None = None) -> int:
         """Number of chunks, optionally matching a SQL filter."""
-        return self.table.count_rows(where)
+        return self.dataset.count_rows(filter=where)
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """The subset of `ids` already stored."""
         found: set[str] = set()
         for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            rows = self.table.search().where(f"id IN {in_list(batch)}").select(["id"])
-            found.update(rows.limit(len(batch)).to_arrow().column("id").to_pylist())
+            rows = self.dataset.to_table(columns=["id"], filter=f"id IN {in_list(ids[start : start + 500])}")
+            found.update(rows.column("id").to_pylist())
         return found
 
     def replace_groups(
@@ -163,20 +196,23 @@ class LanceStore:
             fields = [f for f in self.schema if f.name not in DERIVED]
             rows = with_derived(pa.Table.from_pylist([c.model_dump() for c in new_chunks], schema=pa.schema(fields)))
             self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
+            self._wrote()
 
     def remove_stale(self, group_ids: Iterable[str], keep: set[str]) -> None:
         """Delete the stored chunks of `group_ids` whose id is not in `keep`."""
         groups = sorted(set(group_ids))
         for start in range(0, len(groups), 500):
             where = f"group_id IN {in_list(groups[start : start + 500])}"
-            stored = self.table.search().where(where).select(["id"]).limit(None).to_arrow()
+            stored = self.dataset.to_table(columns=["id"], filter=where)
             stale = [i for i in stored.column("id").to_pylist() if i not in keep]
             for s in range(0, len(stale), 500):
                 self.table.delete(f"id IN {in_list(stale[s : s + 500])}")
+            if stale:
+                self._wrote()
 
     def group_ids(self) -> set[str]:
         """Every group that has chunks."""
-        return set(self.table.to_lance().to_table(columns=["group_id"]).column("group_id").to_pylist())
+        return set(self.dataset.to_table(columns=["group_id"]).column("group_id").to_pylist())
 
     def set_containers(self, readers: dict[str, list[str]]) -> None:
         """Store the readers of containers (by ref), replacing what was known of them."""
@@ -186,7 +222,7 @@ class LanceStore:
             [{"ref": ref, "readers": sorted(set(r))} for ref, r in sorted(readers.items())],
             schema=CONTAINER_SCHEMA,
         )
-        if CONTAINERS in self.db.list_tables().tables:
+        if self.path(CONTAINERS).exists():
             table = self.db.open_table(CONTAINERS)
             table.merge_insert("ref").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         else:
@@ -198,8 +234,8 @@ class LanceStore:
         """Readers of every known container by ref, as of the first call."""
         if self._containers is None:
             self._containers = {}
-            if CONTAINERS in self.db.list_tables().tables:
-                rows = self.db.open_table(CONTAINERS).to_arrow().to_pylist()
+            if self.path(CONTAINERS).exists():
+                rows = open_dataset(self.path(CONTAINERS)).to_table().to_pylist()
                 self._containers = {r["ref"]: list(r["readers"] or []) for r in rows}
         return self._containers
 
@@ -227,29 +263,31 @@ class LanceStore:
 
     def acl_stats(self) -> AclStats:
         """The ACL group tables, when they describe this version of the chunks."""
-        if self._acl_stats is None or self._acl_stats.version != self.table.version:
-            self._acl_stats = AclStats(self.db, self.table.version)
+        if self._acl_stats is None or self._acl_stats.version != self.dataset.version:
+            self._acl_stats = AclStats(Path(self.uri), self.dataset.version)
         return self._acl_stats
 
     def missing_indexes(self) -> list[str]:
         """The indexes a non-empty table should have and does not."""
         if self.count() == 0:
             return []
-        names = {i.name for i in self.table.list_indices()}
+        names = {i.name for i in self.dataset.describe_indices()}
         return [f"{column}_idx" for column in INDEXED if f"{column}_idx" not in names]
 
     def optimize(self) -> None:
         """Compact fragments and bring the full-text and scalar indexes up to date."""
+
         if self.count() == 0:
             return
         for name in self.missing_indexes():
             column = name.removesuffix("_idx")
             self.table.create_index(column, config=index_config(column))
         self.table.optimize()
-        if vector_index.ensure_index(self.table) is not None:
+        self._wrote()
+        if vector_index.ensure_index(self.dataset) is not None:
             self.table.checkout_latest()
-        acl_groups.build(self.db, self.table)
-        self._acl_stats = None
+            self._wrote()
+        acl_groups.build(self.db, self.dataset)
 
     def search(self, query: Query, vector: np.ndarray | None = None) -> list[Hit]:
         """Hybrid (reciprocal rank fusion of vector and full-text), vector or text search."""
@@ -278,22 +316,21 @@ class LanceStore:
         """Nearest chunks by vector: through the approximate index, reading as many of its
         partitions as the caller's share of the table needs, or exactly for a caller who
         may read little (`index/vector_index.py`)."""
-        search = self.table.search(vector.astype(np.float32), vector_column_name="vector")
+        nearest: dict[str, Any] = {"column": "vector", "q": vector.astype(np.float32), "k": depth}
         partitions = self.vector_partitions()
         visible = None if scope is None or scope.visible is None else scope.visible.chunks
         if partitions is not None:
             if visible is not None and visible < vector_index.EXACT_BELOW:
-                search = search.bypass_vector_index()
+                nearest["use_index"] = False
             else:
-                search = search.nprobes(vector_index.nprobes_for(partitions, visible))
-        if where:
-            search = search.where(where, prefilter=True)
-        return search.limit(depth).select([*HIT_COLUMNS, "_distance"]).to_list()
+                nearest["nprobes"] = vector_index.nprobes_for(partitions, visible)
+        columns = [*HIT_COLUMNS, "_distance"]
+        return self.dataset.to_table(columns=columns, nearest=nearest, filter=where, prefilter=True).to_pylist()
 
     def vector_partitions(self) -> int | None:
         """Partitions of the vector index at this version (None: no index)."""
-        if self._partitions is None or self._partitions[0] != self.table.version:
-            self._partitions = (self.table.version, vector_index.partitions_of(self.table.to_lance()))
+        if self._partitions is None or self._partitions[0] != self.dataset.version:
+            self._partitions = (self.dataset.version, vector_index.partitions_of(self.dataset))
         return self._partitions[1]
 
     def _text(self, query: Query, scope: Scope | None, where: str | None, depth: int) -> list[dict]:
@@ -301,10 +338,7 @@ class LanceStore:
         if not words:
             return []
         if scope is None:
-            search = self.table.search(" ".join(words), query_type="fts", fts_columns=FTS_COLUMN)
-            if where:
-                search = search.where(where, prefilter=True)
-            return search.limit(depth).select([*HIT_COLUMNS, "_score"]).to_list()
+            return self.full_text(" ".join(words), where, depth, [*HIT_COLUMNS, "_score"]).to_pylist()
         if scope.visible is not None:
             try:
                 return self._text_top(words, scope.visible, where, depth)
@@ -323,10 +357,7 @@ class LanceStore:
         text = " ".join(words)
 
         def search(limit: int) -> pa.Table:
-            found = self.table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
-            if where:
-                found = found.where(where, prefilter=True)
-            return found.limit(max(limit, 1)).select([*HIT_COLUMNS, "terms", "_score"]).to_arrow()
+            return self.full_text(text, where, max(limit, 1), [*HIT_COLUMNS, "terms", "_score"])
 
         found, scores = visible_top(search, words, visible_df, table_df, visible.stats, stats.everything(), depth)
         if len(scores) == 0:
@@ -359,25 +390,28 @@ class LanceStore:
 
     def matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
         """Every chunk under `where` that holds one of the analyzed terms in `text`."""
-        search = self.table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
-        return search.where(where, prefilter=True).limit(limit).select([*columns, "_score"]).to_arrow()
+        return self.full_text(text, where, limit, [*columns, "_score"])
+
+    def full_text(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
+        """The index's best `limit` chunks under `where` for the analyzed terms `text`."""
+        query = {"query": text, "columns": [FTS_COLUMN]}
+        return self.dataset.to_table(columns=columns, full_text_query=query, filter=where, prefilter=True, limit=limit)
 
     def _rows(self, ids: list[str]) -> list[dict]:
         if not ids:
             return []
-        search = self.table.search().where(f"id IN {in_list(ids)}").select(HIT_COLUMNS)
-        return search.limit(len(ids)).to_list()
+        return self.dataset.to_table(columns=HIT_COLUMNS, filter=f"id IN {in_list(ids)}").to_pylist()
 
     def visible_stats(self, visible: str) -> CorpusStats:
         """Count and average length of the chunks under `visible` that have any terms (as
         LanceDB counts them), cached for the table's current version only."""
-        key = (self.table.version, visible)
+        key = (self.dataset.version, visible)
         if key not in self._stats:
             self._stats = {k: v for k, v in self._stats.items() if k[0] == key[0]}
             where = f"{visible} AND n_terms > 0"
             documents = self.count(where)
-            lengths = self.table.search().where(where).select(["n_terms"]).limit(max(documents, 1))
-            total = pc.sum(lengths.to_arrow().column("n_terms")).as_py() or 0
+            lengths = self.dataset.to_table(columns=["n_terms"], filter=where)
+            total = pc.sum(lengths.column("n_terms")).as_py() or 0
             self._stats[key] = CorpusStats(documents, total / documents if documents else 0.0)
         return self._stats[key]
 
@@ -467,11 +501,20 @@ def with_derived(rows: pa.Table) -> pa.Table:
     )
 
 
-def index_config(column: str) -> FTS | Bitmap | BTree:
-    """The index a column of INDEXED gets."""
+def index_config(column: str) -> Any:
+    """The LanceDB index a column of INDEXED gets."""
+    from lancedb.index import FTS, Bitmap, BTree
+
     if column == FTS_COLUMN:
-        return FTS_CONFIG
+        return FTS(**FTS_OPTIONS)
     return Bitmap() if column == "acl_group" else BTree()
+
+
+def open_dataset(path: Path) -> Any:
+    """A Lance table at its latest version, read through pylance."""
+    import lance
+
+    return lance.dataset(str(path), index_cache_size_bytes=CACHE_BYTES)
 
 
 def timestamp(value: datetime) -> str:

@@ -77,10 +77,9 @@ def kmeans(vectors: np.ndarray, clusters: int, iterations: int = ITERATIONS) -> 
     return centroids.astype(np.float32)
 
 
-def ensure_index(table: Any) -> int | None:
-    """Give `table` its vector index when it has enough public chunks and none yet;
-    return its number of partitions (None: no index, searches are exact)."""
-    dataset = table.to_lance()
+def ensure_index(dataset: Any) -> int | None:
+    """Give the chunks `dataset` its vector index when it has enough public chunks and
+    none yet; return its number of partitions (None: no index, searches are exact)."""
     existing = partitions_of(dataset)
     if existing is not None:
         return existing

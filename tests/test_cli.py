@@ -107,6 +107,17 @@ def test_search_and_ask_print_results(store):
     assert ask.returncode == 0 and "question" in json.loads(ask.stdout)
 
 
+def test_search_never_imports_lancedb(store):
+    code = ("import sys; from flows.cli import main; rc = main(sys.argv[1:]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lancedb', 'lance_namespace')), "
+            "file=sys.stderr); raise SystemExit(rc)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code, "--store", str(store), "search", "dashboard", "-k", "3"],
+                         check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert run.returncode == 0 and ("[slack]" in run.stdout or "[directory]" in run.stdout)
+    assert run.stderr.strip().splitlines()[-1] == "[]"
+
+
 def one_line_error(run: subprocess.CompletedProcess) -> str:
     assert run.returncode == 2, (run.stdout, run.stderr)
     lines = run.stderr.strip().splitlines()

@@ -133,9 +133,9 @@ def test_vector_index_recall_against_exact_search(stores):
         for _ in range(10):
             vector = (CENTERS[rng.integers(len(CENTERS))] + rng.normal(0, 0.3, DIMENSIONS)).astype(np.float32)
             approximate = {r["id"] for r in with_all._vector(vector, scope, where, 10)}
-            exact = with_all.table.search(vector, vector_column_name="vector").bypass_vector_index()
-            exact = exact.where(where, prefilter=True) if where else exact
-            truth = set(exact.limit(10).select(["id"]).to_arrow().column("id").to_pylist())
+            nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
+            exact = with_all.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True)
+            truth = set(exact.column("id").to_pylist())
             found.append(len(approximate & truth) / len(truth))
     assert np.mean(found) >= 0.95
 

