@@ -17,16 +17,19 @@ server holding that store:
   questions (k = 10, best of --repeats), each restricted question asked by one of 20
   sampled principals;
 - recall@10 of the vector search against exact search under the same filters, trusted
-  and restricted;
+  and restricted (the first 30 questions);
 - that the restricted top-k text ranking equals scoring every visible candidate, and, on
   the 10x store, that a restricted caller's text, vector and hybrid results equal those
   on a store built without what that caller may not read;
-- serving memory (peak RSS of that process, with the query embedder loaded), store size
+- serving memory (peak RSS of that process, with the query embedder that `quarry serve`,
+  `ask` and `search` use loaded), store size
   on disk, index build time, and the wall time of `quarry ingest` of the HERB sources into
   the store (the catalog is HERB's, so only the replicas are extra): the first run, which
   checks every indexed group for its chunks, and a second, no-change one.
 
-OUT gets one JSON object per factor.
+OUT gets one JSON object per factor (merged with what OUT held for other factors).
+`--reuse` measures a store already built under DIR instead of building it again; its
+`first_sync_s` is then not a first sync.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +55,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from index.acl_groups import acl_group
-from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore
+from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore, open_dataset
 
 SIGMA = 0.02
 EQUIVALENCE_FACTOR = 10
+RECALL_QUESTIONS = 30  # exact search for the recall truth reads every vector: 3 s at 100x
 QUERY_PRINCIPALS = 20
 
 
@@ -130,8 +135,11 @@ def build(base: pa.Table, store: Path, out: Path, factor: int, seed: int) -> dic
     lance.write_dataset(rows, str(out / "lance" / f"{CONTAINERS}.lance"))
     written = time.perf_counter() - start
     start = time.perf_counter()
-    LanceStore(str(out / "lance")).optimize()
-    return {"write_s": written, "optimize_s": time.perf_counter() - start}
+    store = LanceStore(str(out / "lance"))
+    store.optimize()
+    optimized = time.perf_counter() - start
+    store.dataset.cleanup_old_versions(older_than=timedelta(0))
+    return {"write_s": written, "optimize_s": optimized}
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
@@ -140,13 +148,14 @@ def quantiles(values: list[float]) -> tuple[float, float]:
 
 
 def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
-    """Search latencies, recall and memory of a server process holding the store."""
+    """Search latencies, recall and memory of a server process holding the store (peak
+    memory as of the end of the searches, before the checks that read far more)."""
     from index.lance import filter_sql
     from index.records import Query
-    from transforms.embed import Embedder
+    from transforms.query_embed import QueryEmbedder
 
     store = LanceStore(str(path / "lance"))
-    vectors = Embedder(batch_size=16).encode(questions)
+    vectors = QueryEmbedder().encode(questions)
     containers = store.containers()
     members = sorted({m for readers in containers.values() for m in readers})
     rng = np.random.default_rng(seed)
@@ -164,6 +173,9 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
                     store.search(query, vector)
                     best = min(best, time.perf_counter() - began)
                 seconds.setdefault(f"{name}_{mode}", []).append(best)
+    serving_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for n, (text, vector) in enumerate(zip(questions[:RECALL_QUESTIONS], vectors, strict=False)):
+        who = principals[n % len(principals)]
         for name, caller in (("trusted", None), ("restricted", who)):
             scope = None if caller is None else store.scope(caller)
             where = filter_sql(Query(text=text), None if scope is None else scope.sql)
@@ -172,14 +184,13 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
             exact = store.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True)
             truth = set(exact.column("id").to_pylist())
             recall[name].append(len(found & truth) / max(len(truth), 1))
-    result: dict = {"chunks": store.count(), "questions": len(questions)}
+    result: dict = {"chunks": store.count(), "questions": len(questions), "serving_rss_mb": serving_rss}
     for name, values in seconds.items():
         result[f"{name}_p50_ms"], result[f"{name}_p95_ms"] = quantiles(values)
     result["vector_recall_at_10"] = statistics.mean(recall["restricted"])
     result["trusted_vector_recall_at_10"] = statistics.mean(recall["trusted"])
     result["vector_index_partitions"] = store.vector_partitions()
     result["topk_equals_exhaustive"] = exhaustive_agrees(store, questions[:5], principals)
-    result["serving_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
@@ -257,6 +268,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true", help="measure stores already built under --work")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = [json.loads(line) for line in (ROOT.parent / "shared/herb/qa/dev.jsonl").read_text().splitlines() if line.strip()]
@@ -268,7 +280,12 @@ def main() -> None:
     results = []
     for factor in (int(f) for f in args.factors.split(",")):
         out = args.work / f"{factor}x"
-        result = {"factor": factor, **build(base, args.store, out, factor, args.seed)}
+        reused = args.reuse and (out / "lance" / f"{TABLE}.lance").exists()
+        result = {"factor": factor, "reused": reused}
+        if reused:
+            open_dataset(out / "lance" / f"{TABLE}.lance").cleanup_old_versions(older_than=timedelta(0))
+        else:
+            result |= build(base, args.store, out, factor, args.seed)
         child = subprocess.run(
             [sys.executable, __file__, "--measure", str(out), "--questions", str(args.questions),
              "--repeats", str(args.repeats), "--seed", str(args.seed)],
@@ -283,7 +300,10 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2))
+    earlier = json.loads(args.json.read_text()) if args.json.exists() else []
+    measured = {r["factor"] for r in results}
+    merged = sorted([r for r in earlier if r["factor"] not in measured] + results, key=lambda r: r["factor"])
+    args.json.write_text(json.dumps(merged, indent=2))
 
 
 if __name__ == "__main__":

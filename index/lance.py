@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ FTS_OPTIONS = {
     "ascii_folding": False, "max_token_length": None,
 }
 CACHE_BYTES = 512 * 1024 * 1024
+# Versions superseded by an optimize stay this long for readers still on them, then go.
+KEEP_VERSIONS = timedelta(hours=1)
 CONTAINERS = "container_acl"
 CONTAINER_SCHEMA = pa.schema([("ref", pa.string()), ("readers", pa.list_(pa.string()))])
 RRF_K = 60
@@ -215,19 +217,21 @@ class LanceStore:
         return set(self.dataset.to_table(columns=["group_id"]).column("group_id").to_pylist())
 
     def set_containers(self, readers: dict[str, list[str]]) -> None:
-        """Store the readers of containers (by ref), replacing what was known of them."""
-        if not readers:
+        """Store the readers of containers (by ref), replacing what was known of them; refs
+        whose readers are unchanged are not written again."""
+        known = self.containers()
+        changed = {ref: sorted(set(r)) for ref, r in readers.items() if known.get(ref) != sorted(set(r))}
+        if not changed:
             return
         rows = pa.Table.from_pylist(
-            [{"ref": ref, "readers": sorted(set(r))} for ref, r in sorted(readers.items())],
-            schema=CONTAINER_SCHEMA,
+            [{"ref": ref, "readers": r} for ref, r in sorted(changed.items())], schema=CONTAINER_SCHEMA,
         )
         if self.path(CONTAINERS).exists():
             table = self.db.open_table(CONTAINERS)
             table.merge_insert("ref").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         else:
             self.db.create_table(CONTAINERS, rows, schema=CONTAINER_SCHEMA)
-        self.containers().update((ref, sorted(set(r))) for ref, r in readers.items())
+        known.update(changed)
         self._readable = None
 
     def containers(self) -> dict[str, list[str]]:
@@ -282,9 +286,9 @@ class LanceStore:
         for name in self.missing_indexes():
             column = name.removesuffix("_idx")
             self.table.create_index(column, config=index_config(column))
-        self.table.optimize()
+        self.table.optimize(cleanup_older_than=KEEP_VERSIONS)
         self._wrote()
-        if vector_index.ensure_index(self.dataset) is not None:
+        if vector_index.ensure_index(self.dataset, self.visible_sql([])) is not None:
             self.table.checkout_latest()
             self._wrote()
         acl_groups.build(self.db, self.dataset)
@@ -314,16 +318,13 @@ class LanceStore:
 
     def _vector(self, vector: np.ndarray, scope: Scope | None, where: str | None, depth: int) -> list[dict]:
         """Nearest chunks by vector: through the approximate index, reading as many of its
-        partitions as the caller's share of the table needs, or exactly for a caller who
-        may read little (`index/vector_index.py`)."""
+        partitions as the caller's share of the table needs, all of them (exact) for a
+        caller who may read little (`index/vector_index.py`)."""
         nearest: dict[str, Any] = {"column": "vector", "q": vector.astype(np.float32), "k": depth}
         partitions = self.vector_partitions()
         visible = None if scope is None or scope.visible is None else scope.visible.chunks
         if partitions is not None:
-            if visible is not None and visible < vector_index.EXACT_BELOW:
-                nearest["use_index"] = False
-            else:
-                nearest["nprobes"] = vector_index.nprobes_for(partitions, visible)
+            nearest["nprobes"] = vector_index.nprobes_for(partitions, visible)
         columns = [*HIT_COLUMNS, "_distance"]
         return self.dataset.to_table(columns=columns, nearest=nearest, filter=where, prefilter=True).to_pylist()
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from index.bm25 import CorpusStats, bm25, frequencies, idf, lengths_of, query_terms, term_id
 
-FIRST_READ = 2
+FIRST_READ = 4
 GROWTH = 4
 TOLERANCE = 1e-4  # the index scores in float32
 

@@ -266,14 +266,18 @@ def test_offline_setup_is_idempotent_and_needs_no_model() -> None:
     assert tokenize.sent_tokenize("One sentence. Another one.") == ["One sentence.", "Another one."]
 
 
-def test_the_local_engine_sets_unstructured_up_offline_when_it_starts() -> None:
+def test_the_local_engine_sets_unstructured_up_offline_before_it_parses() -> None:
     """In a fresh process: parsing before the start-up step would reach for spaCy's model
-    download; making a LocalEngine has already replaced it."""
+    download; the local engine replaces it before its first batch, and a run with nothing
+    to parse never imports unstructured at all."""
     script = (
-        "from unstructured.nlp import tokenize; original = tokenize._get_nlp\n"
+        "import sys\n"
         "from transforms.engine import LocalEngine\n"
-        "assert tokenize._get_nlp is original\n"
-        "LocalEngine(lambda: None)\n"
+        "engine = LocalEngine(lambda: None)\n"
+        "assert engine.parse([]) == ([], []) and 'unstructured' not in sys.modules\n"
+        "from unstructured.nlp import tokenize; original = tokenize._get_nlp\n"
+        "from connectors.records import SourceDoc\n"
+        "engine.parse([SourceDoc(id='a', source='docs', native_id='a.md', kind='document', group='a', text='Hi.')])\n"
         "assert tokenize._get_nlp is not original\n"
         "assert tokenize._get_nlp().pipe_names == ['sentencizer']\n"
     )

@@ -54,10 +54,10 @@ def make_store(path, rows: list[Chunk]) -> LanceStore:
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     """A store with everything, and one that never held what bob may not read; both get the
-    vector index (trained on the public chunks they share)."""
+    vector index (trained on the public chunks they share), read approximately even for
+    callers who may read little."""
     root = tmp_path_factory.mktemp("scaled")
     patch = pytest.MonkeyPatch()
-    patch.setattr(vector_index, "MIN_PUBLIC", 1000)
     patch.setattr(vector_index, "EXACT_BELOW", 0)
     try:
         yield make_store(root / "with", PUBLIC + BOBS + SECRET), make_store(root / "without", PUBLIC + BOBS)
@@ -138,6 +138,23 @@ def test_vector_index_recall_against_exact_search(stores):
             truth = set(exact.column("id").to_pylist())
             found.append(len(approximate & truth) / len(truth))
     assert np.mean(found) >= 0.95
+
+
+def test_a_caller_who_may_read_little_gets_exact_vector_search(stores, monkeypatch):
+    with_all, _ = stores
+    monkeypatch.setattr(vector_index, "EXACT_BELOW", 20_000)
+    partitions = with_all.vector_partitions()
+    assert vector_index.nprobes_for(partitions, 19_999) == partitions
+    assert vector_index.nprobes_for(partitions, None) < partitions
+    scope = with_all.scope(["bob"])
+    where = filter_sql(Query(text="x"), scope.sql)
+    for seed in range(5):
+        vector = np.random.default_rng(seed).normal(size=DIMENSIONS).astype(np.float32)
+        found = with_all._vector(vector, scope, where, 10)
+        nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
+        exact = with_all.dataset.to_table(columns=["id", "_distance"], nearest=nearest, filter=where, prefilter=True)
+        assert [r["_distance"] for r in found] == pytest.approx(exact.column("_distance").to_pylist(), rel=1e-4)
+        assert len({r["id"] for r in found} & set(exact.column("id").to_pylist())) >= 9
 
 
 def test_group_tables_of_another_version_are_not_used(tmp_path):

@@ -69,16 +69,18 @@ class Engine(Protocol):
 
 @dataclass
 class LocalEngine:
-    """Runs the stages in this process; the embedding model loads on first use."""
+    """Runs the stages in this process; the parser is set up before the first batch it
+    parses and the embedding model loads on first use, so a run with nothing to parse or
+    embed pays for neither."""
 
     embedder_factory: Callable[[], Embedder]
     times: StageTimes = field(default_factory=StageTimes)
     _embedder: Embedder | None = None
 
-    def __post_init__(self) -> None:
-        set_up_unstructured_offline()
-
     def parse(self, docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[Failure]]:
+        if not docs:
+            return [], []
+        set_up_unstructured_offline()
         start = time.perf_counter()
         results = [prepare_or_fail(d) for d in docs]
         self.times.parse_s += time.perf_counter() - start

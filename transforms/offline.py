@@ -13,7 +13,8 @@ def set_up_unstructured_offline() -> None:
     unstructured 0.27 downloads spaCy's `en_core_web_sm` on first use; a blank English
     pipeline with a sentencizer stands in for it, always, so that element classification
     is the same on every machine. Sets DO_NOT_TRACK and UNSTRUCTURED_DISABLE_NOTICE (unless
-    already set). Every engine calls it where it starts: the local engine when made, each
+    already set). Every engine calls it where it starts parsing: the local engine before its first
+    non-empty batch, each
     Dask worker through a plugin, each Beam worker in the parse stage's `setup`. Calling it
     again does nothing.
     """
