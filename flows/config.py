@@ -130,11 +130,11 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     if source.type == "docs":
         from connectors.documents import DocumentsConnector
 
-        return DocumentsConnector(path, acl_rules=source.acl or None, **limit)
+        return DocumentsConnector(path, acl_rules=source.acl, name=source.name, **limit)
     if source.type == "meetings":
         from connectors.meetings import MeetingsConnector
 
-        return MeetingsConnector(path, acl_rules=source.acl or None, **limit)
+        return MeetingsConnector(path, acl_rules=source.acl, name=source.name, **limit)
     if source.type == "bookmarks":
         from connectors.bookmarks import BookmarksConnector
 
