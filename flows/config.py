@@ -13,7 +13,11 @@ from flows.settings import Settings
 
 
 class SourceConfig(BaseModel):
-    """One configured source: a connector type, where it reads from, and its options."""
+    """One configured source: a connector type, where it reads from, and its options.
+
+    `acl` (docs, meetings) maps globs over relative paths to readers (`FolderRules`): a
+    file no rule matches, every file when there are none, is readable by nobody.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
