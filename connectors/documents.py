@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from connectors.files import acl_for, walk
+from connectors.files import walk
+from connectors.folders import FolderRules
 from connectors.records import Failure, Page, SourceDoc, TerminalError, doc_id
 
 DOCUMENT_EXTENSIONS = ("md", "markdown", "html", "htm", "docx", "pdf", "txt", "eml", "pptx", "xlsx")
@@ -29,19 +30,21 @@ class FileEntry:
 
     @property
     def state(self) -> str:
-        """What the cursor remembers of the file: `<mtime_ns>:<size>`."""
+        """The file's change fingerprint: `<mtime_ns>:<size>`."""
         return f"{self.mtime_ns}:{self.size}"
 
 
 class DocumentsConnector:
     """Documents under a folder, found recursively; each file is one document.
 
-    Native ids are paths relative to the root (posix). `acl_rules` maps fnmatch patterns on
-    that path (`*` also crosses folders) to principals; the first matching pattern wins and
-    files no pattern matches are readable by everyone. Files are found by `files.walk`
+    Native ids are paths relative to the root (posix). `acl_rules` are the `FolderRules` of
+    source `name`: a file's ACL is its first matching rule's container ref, and a file no
+    rule matches is readable by nobody and a Failure. Files are found by `files.walk`
     (hidden files and folders and Office lock files skipped). Empty files and files over
-    `max_bytes` become Failures. The cursor is `{"files": {relpath: "<mtime_ns>:<size>"}}`;
-    `pull` yields new and changed files only, in pages of at most `page_size` documents.
+    `max_bytes` become Failures. The cursor is
+    `{"files": {relpath: "<mtime_ns>:<size>:<rule mark>"}}`; `pull` yields new and changed
+    files only (and those a changed rule set moves to another rule), in pages of at most
+    `page_size` documents, the first page carrying every rule's readers.
     """
 
     source = "docs"
@@ -53,32 +56,37 @@ class DocumentsConnector:
         max_bytes: int = 50_000_000,
         extensions: Iterable[str] = DOCUMENT_EXTENSIONS,
         page_size: int = 32,
+        name: str | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.root = Path(path).absolute()
-        self.acl_rules = dict(acl_rules or {})
+        self.rules = FolderRules(name or self.source, acl_rules)
         self.max_bytes = max_bytes
         self.extensions = {e.lower().lstrip(".") for e in extensions}
         self.page_size = page_size
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Pages of the files that are new or changed since `cursor` (all files when None).
+        """Pages of the files that are new or changed since `cursor` (all files when None),
+        the first carrying every rule's readers.
 
         Each page's cursor holds the state of every file listed so far plus the unchanged
         ones; files that are gone drop out of it. When nothing changed but files were
         removed, one empty page carries the smaller cursor.
         """
-        seen = dict((cursor or {}).get("files", {}))
+        yield from self.rules.with_readers(self.changed_pages(dict((cursor or {}).get("files", {}))))
+
+    def changed_pages(self, seen: dict[str, str]) -> Iterator[Page]:
+        """Pages of the files whose state is not the one `seen` holds."""
         entries = self.scan()
         state = {e.relpath: seen[e.relpath] for e in entries if e.relpath in seen}
-        changed = [e for e in entries if seen.get(e.relpath) != e.state]
+        changed = [e for e in entries if seen.get(e.relpath) != self.state(e)]
         gone = sorted(set(seen) - set(state))
         for start in range(0, len(changed), self.page_size):
             batch = changed[start : start + self.page_size]
             docs, failures = [], []
             for entry in batch:
-                state[entry.relpath] = entry.state
+                state[entry.relpath] = self.state(entry)
                 reason = self.rejection(entry)
                 if reason:
                     failures.append(
@@ -86,11 +94,16 @@ class DocumentsConnector:
                     )
                 else:
                     docs.append(self.to_doc(entry))
+                    failures.extend(self.rules.failures(self.source, entry.relpath))
             finished = [*gone, *(e.relpath for e in batch)]
             yield Page(docs=docs, failures=failures, cursor={"files": dict(state)}, finished=finished)
             gone = []
         if not changed and state != seen:
             yield Page(cursor={"files": state}, finished=gone)
+
+    def state(self, entry: FileEntry) -> str:
+        """What the cursor remembers of a file: its state and the mark of the rule it matched."""
+        return f"{entry.state}:{self.rules.mark(entry.relpath)}"
 
     def list_ids(self) -> Iterator[str]:
         """The relative path of every document file under the root now."""
@@ -136,6 +149,6 @@ class DocumentsConnector:
             kind="document",
             title=PurePosixPath(entry.relpath).name,
             container="/" if parent == "." else parent,
-            acl=acl_for(entry.relpath, self.acl_rules),
+            acl=self.rules.acl(entry.relpath),
             meta={"path": str(entry.path), "format": self.file_format(entry.relpath) or ""},
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import fnmatch
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -123,14 +122,6 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     if not text.strip():
         raise UnreadableFile("file holds only whitespace")
     return text
-
-
-def acl_for(relpath: str, rules: Mapping[str, list[str]] | None) -> list[str]:
-    """Principals of the first glob in `rules` matching the relative path; ['*'] if none does."""
-    for pattern, principals in (rules or {}).items():
-        if fnmatch.fnmatchcase(relpath, pattern):
-            return list(principals)
-    return ["*"]
 
 
 def guarded_read(

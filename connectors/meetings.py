@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from connectors.dates import parse_datetime
 from connectors.files import (
@@ -16,10 +17,12 @@ from connectors.files import (
     PAGE_SIZE,
     FileRecordsConnector,
     UnreadableFile,
-    acl_for,
+    fingerprints,
+    pull_pages,
     read_text,
 )
-from connectors.records import Failure, SourceDoc, doc_id
+from connectors.folders import FolderRules
+from connectors.records import Failure, Page, SourceDoc, doc_id
 
 EXTENSIONS = (".vtt", ".srt", ".txt")
 HEADER_KEYS = {
@@ -69,8 +72,10 @@ class Transcript:
 class MeetingsConnector(FileRecordsConnector):
     """Meeting transcripts and chats under a folder; one document per file.
 
-    `acl_rules` maps globs over the relative path to the principals allowed to read matching
-    files (first match wins; everyone otherwise).
+    `acl_rules` are the `FolderRules` of source `name`: a file's ACL is its first matching
+    rule's container ref; a file no rule matches is readable by nobody and a Failure. The
+    cursor's mark of a file is `<mtime_ns>:<size>:<rule mark>`, so a changed rule set
+    re-reads the files it moves to another rule; the first page carries every rule's readers.
     """
 
     source = "meetings"
@@ -82,9 +87,16 @@ class MeetingsConnector(FileRecordsConnector):
         acl_rules: Mapping[str, list[str]] | None = None,
         max_bytes: int = MAX_BYTES,
         page_size: int = PAGE_SIZE,
+        name: str | None = None,
     ) -> None:
         super().__init__(path, max_bytes, page_size)
-        self.acl_rules = dict(acl_rules or {})
+        self.rules = FolderRules(name or self.source, acl_rules)
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Pages of the files added, changed or moved to another rule since `cursor`."""
+        marks = {rel: f"{mark}:{self.rules.mark(rel)}" for rel, mark in fingerprints(self.files()).items()}
+        pages = pull_pages(marks, cursor, self.read, self.source, self.page_size)
+        yield from self.rules.with_readers(pages)
 
     def list_ids(self) -> Iterator[str]:
         """Relative paths of every transcript and chat file now present."""
@@ -97,10 +109,12 @@ class MeetingsConnector(FileRecordsConnector):
         try:
             text = read_text(path, self.max_bytes)
             if is_chat(name, text):
-                return [self._chat_doc(relpath, path, parse_chat(text))]
-            return [self._transcript_doc(relpath, name, parse_transcript(name.suffix, text))]
+                doc = self._chat_doc(relpath, path, parse_chat(text))
+            else:
+                doc = self._transcript_doc(relpath, name, parse_transcript(name.suffix, text))
         except (UnreadableFile, TranscriptError) as error:
             return [Failure(source=self.source, native_id=relpath, reason=str(error))]
+        return [doc, *self.rules.failures(self.source, relpath)]
 
     def _transcript_doc(self, relpath: str, name: PurePosixPath, transcript: Transcript) -> SourceDoc:
         header = transcript.header
@@ -158,7 +172,7 @@ class MeetingsConnector(FileRecordsConnector):
             people=participants or speakers,
             created_at=created_at,
             container=re.sub(r"_\d+$", "", meeting),
-            acl=acl_for(relpath, self.acl_rules),
+            acl=self.rules.acl(relpath),
             meta={
                 "meeting": meeting,
                 "topic": header.get("topic", ""),

@@ -13,7 +13,11 @@ from flows.settings import Settings
 
 
 class SourceConfig(BaseModel):
-    """One configured source: a connector type, where it reads from, and its options."""
+    """One configured source: a connector type, where it reads from, and its options.
+
+    `acl` (docs, meetings) maps globs over relative paths to readers (`FolderRules`): a
+    file no rule matches, every file when there are none, is readable by nobody.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -130,11 +134,11 @@ def build_connector(source: SourceConfig, settings: Settings) -> Connector:
     if source.type == "docs":
         from connectors.documents import DocumentsConnector
 
-        return DocumentsConnector(path, acl_rules=source.acl or None, **limit)
+        return DocumentsConnector(path, acl_rules=source.acl, name=source.name, **limit)
     if source.type == "meetings":
         from connectors.meetings import MeetingsConnector
 
-        return MeetingsConnector(path, acl_rules=source.acl or None, **limit)
+        return MeetingsConnector(path, acl_rules=source.acl, name=source.name, **limit)
     if source.type == "bookmarks":
         from connectors.bookmarks import BookmarksConnector
 

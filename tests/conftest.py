@@ -15,6 +15,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HERB = Path(__file__).resolve().parents[2] / "shared" / "herb"
+PUBLIC = {"*": ["*"]}
+"""The catch-all folder acl rule: every file readable by everyone."""
+PUBLIC_TOML = 'acl = { "*" = ["*"] }'
+"""`PUBLIC` as a source's TOML line."""
 
 
 class ListConnector:

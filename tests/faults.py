@@ -16,7 +16,7 @@ from prefect.settings import PREFECT_API_URL
 
 from index.catalog import Catalog
 from index.lance import LanceStore
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PUBLIC_TOML
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {
@@ -27,13 +27,15 @@ SOURCES = {
     "directory": ("directory", "directory"),
     "docs": ("docs", "docs"),
 }
+FOLDER_SOURCES = ("meetings", "docs")
 
 
 def make_corpus(
     root: Path, names: tuple[str, ...] = ("slack", "meetings"), options: dict[str, str] | None = None
 ) -> Path:
     """Copies of the named fixture sources under `root/corpus` and a config listing them
-    (with each source's extra TOML lines in `options`); returns the config path."""
+    (with each source's extra TOML lines in `options`, by default the catch-all acl rule
+    of a folder source); returns the config path."""
     blocks = []
     for name in names:
         kind, folder = SOURCES[name]
@@ -43,7 +45,7 @@ def make_corpus(
                 shutil.copy(FIXTURES / "docs" / file, root / "corpus" / "docs" / file)
         else:
             shutil.copytree(FIXTURES / folder, root / "corpus" / name)
-        extra = (options or {}).get(name, "")
+        extra = (options or {}).get(name, PUBLIC_TOML if name in FOLDER_SOURCES else "")
         blocks.append(f'[[sources]]\nname = "{name}"\ntype = "{kind}"\npath = "corpus/{name}"\n{extra}\n')
     config = root / "quarry.toml"
     config.write_text("\n".join(blocks))

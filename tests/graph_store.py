@@ -16,6 +16,7 @@ from index.catalog import Catalog
 from index.graph import build_graph
 from index.lance import LanceStore
 from index.profile import build_profiles
+from tests.conftest import PUBLIC
 from transforms.engine import LocalEngine
 
 CORPUS = Path(__file__).parent / "fixtures" / "graph"
@@ -29,8 +30,8 @@ def ingest_graph_corpus(root: Path, embedder) -> tuple[Catalog, LanceStore]:
         "directory": DirectoryConnector(CORPUS / "directory"),
         "slack": SlackExportConnector(CORPUS / "slack", workspace_url="https://corp.slack.com"),
         "github": GitHubDirConnector(CORPUS / "github"),
-        "docs": DocumentsConnector(CORPUS / "docs"),
-        "meetings": MeetingsConnector(CORPUS / "meetings"),
+        "docs": DocumentsConnector(CORPUS / "docs", acl_rules=PUBLIC),
+        "meetings": MeetingsConnector(CORPUS / "meetings", acl_rules=PUBLIC),
         "links": BookmarksConnector(CORPUS / "links"),
     }
     for name, connector in connectors.items():

@@ -30,7 +30,7 @@ from connectors.meetings import MeetingsConnector
 from connectors.records import Connector, Failure, Page, SourceDoc, doc_id
 from connectors.slack_api import SlackApiConnector
 from connectors.slack_export import SlackExportConnector
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PUBLIC
 from tests.replay import Exchange, ReplayServer
 from transforms.beam_engine import BeamEngine
 from transforms.dask_engine import DaskEngine
@@ -122,7 +122,7 @@ def documents(tmp_path: Path, bad: bool) -> Iterator[Connector]:
     shutil.rmtree(root / "bad")
     if bad:
         (root / "empty.md").write_bytes(b"")
-    yield DocumentsConnector(root, page_size=2)
+    yield DocumentsConnector(root, acl_rules=PUBLIC, page_size=2)
 
 
 def file_records(name: str, make: Callable[[Path], Connector], bad_name: str) -> Case:
@@ -142,7 +142,7 @@ CONNECTORS: dict[str, Case] = {
     "github-dir": github_dir,
     "github-api": github_api,
     "documents": documents,
-    "meetings": file_records("meetings", lambda r: MeetingsConnector(r, page_size=2), "bad.vtt"),
+    "meetings": file_records("meetings", lambda r: MeetingsConnector(r, acl_rules=PUBLIC, page_size=2), "bad.vtt"),
     "bookmarks": file_records("links", lambda r: BookmarksConnector(r, page_size=2), "bad.html"),
     "directory": file_records("directory", lambda r: DirectoryConnector(r, page_size=2), "bad.csv"),
 }
@@ -225,7 +225,7 @@ def message(n: int, channel: str, text: str) -> SourceDoc:
 @pytest.fixture(scope="module")
 def inputs() -> list[SourceDoc]:
     """Document files (some unreadable) and Slack messages of two channel-days."""
-    files = [d for page in DocumentsConnector(FIXTURES / "docs").pull(None) for d in page.docs]
+    files = [d for page in DocumentsConnector(FIXTURES / "docs", acl_rules=PUBLIC).pull(None) for d in page.docs]
     topics = ["the launch slipped a week", "billing API needs a retry", "who owns the SDK?",
               "standup moved to 10:00", "the zebra rollout starts in May", "ship it"]
     messages = [message(n, channel, f"{topics[n % len(topics)]} ({channel} #{n})")

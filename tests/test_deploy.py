@@ -24,7 +24,7 @@ from flows.deploy import add_deploy_commands, apply_deployments, plan_deployment
 from flows.settings import Settings
 from index.catalog import Catalog
 from index.lance import LanceStore
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PUBLIC_TOML
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +81,10 @@ def config(tmp_path) -> Path:
     shutil.copytree(FIXTURES / "meetings", tmp_path / "corpus" / "meetings")
     path = tmp_path / "quarry.toml"
     path.write_text(
-        f'[[sources]]\nname = "docs"\ntype = "docs"\npath = "corpus/docs"\nschedule = "{CRON}"\n\n'
+        f'[[sources]]\nname = "docs"\ntype = "docs"\npath = "corpus/docs"\n{PUBLIC_TOML}\n'
+        f'schedule = "{CRON}"\n\n'
         '[[sources]]\nname = "meetings"\ntype = "meetings"\npath = "corpus/meetings"\n'
+        f'{PUBLIC_TOML}\n'
     )
     return path
 

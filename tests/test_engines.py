@@ -14,7 +14,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.ingest import ingest
 from index.lance import LanceStore
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PUBLIC_TOML
 from tests.test_contracts import EMBEDDER, message
 from transforms.beam_engine import BeamEngine, apply_keyed
 from transforms.dask_engine import PLUGIN_NAME, DaskEngine
@@ -84,8 +84,10 @@ def test_ingest_flow_on_dask_matches_local(prefect_server, tmp_path):
     config = tmp_path / "quarry.toml"
     config.write_text(
         '[engine]\nname = "local"\nworkers = 2\nbatch_docs = 8\n\n'
-        '[[sources]]\nname = "docs"\ntype = "docs"\npath = "corpus/docs"\n\n'
+        '[[sources]]\nname = "docs"\ntype = "docs"\npath = "corpus/docs"\n'
+        f'{PUBLIC_TOML}\n\n'
         '[[sources]]\nname = "meetings"\ntype = "meetings"\npath = "corpus/meetings"\n'
+        f'{PUBLIC_TOML}\n'
     )
     ids = {}
     for engine in ("local", "dask"):

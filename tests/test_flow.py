@@ -41,11 +41,13 @@ path = "corpus/github"
 name = "docs"
 type = "docs"
 path = "corpus/docs"
+acl = { "*" = ["*"] }
 
 [[sources]]
 name = "meetings"
 type = "meetings"
 path = "corpus/meetings"
+acl = { "*" = ["*"] }
 
 [[sources]]
 name = "links"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors.meetings import MeetingsConnector
-from connectors.records import TerminalError
-from tests.conftest import HERB, pull_all
+from connectors.records import UNRESOLVED, TerminalError
+from tests.conftest import HERB, PUBLIC, pull_all
 
 HERB_CORPUS = HERB / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures" / "meetings"
@@ -37,7 +37,7 @@ def write(path: Path, content: str | bytes) -> Path:
 
 
 def test_vtt_with_note_header():
-    docs, failures, _ = pull_all(MeetingsConnector(FIXTURES))
+    docs, failures, _ = pull_all(MeetingsConnector(FIXTURES, acl_rules=PUBLIC))
     doc = docs["CForceAIX_planning_1.vtt"]
     assert failures == []
     assert doc.id == "meetings:CForceAIX_planning_1.vtt"
@@ -62,7 +62,7 @@ def test_vtt_with_note_header():
     assert lines[0].startswith("Julia Davis: Team, I wanted to get your feedback")
     assert lines[-1].startswith("Julia Davis: Thank you all")
     assert "<v" not in doc.text and "-->" not in doc.text
-    assert doc.group == doc.id and doc.acl == ["*"]
+    assert doc.group == doc.id and doc.acl == ["quarry:container/folder/meetings/*"]
 
 
 def test_consecutive_cues_of_one_speaker_merge_into_one_turn(tmp_path):
@@ -77,7 +77,7 @@ def test_consecutive_cues_of_one_speaker_merge_into_one_turn(tmp_path):
         "00:06.000 --> 00:08.000\n<v Ben Ode>Done.</v> <v Ana Ruiz>Thanks, Ben.</v>\n\n"
         "00:08.000 --> 00:09.000\n<v Ana Ruiz>Bye.\n",
     )
-    docs, failures, _ = pull_all(MeetingsConnector(tmp_path))
+    docs, failures, _ = pull_all(MeetingsConnector(tmp_path, acl_rules=PUBLIC))
     assert failures == []
     doc = docs["sync_1.vtt"]
     assert doc.text.splitlines() == [
@@ -97,7 +97,7 @@ def test_vtt_with_speaker_prefixes_instead_of_voice_tags(tmp_path):
         "2\n00:00:02.000 --> 00:00:03.000\nDev Shah: Yes.\n\n"
         "3\n00:00:03.000 --> 00:00:04.000\nOverall the plan is: fine\n",
     )
-    docs, _, _ = pull_all(MeetingsConnector(tmp_path))
+    docs, _, _ = pull_all(MeetingsConnector(tmp_path, acl_rules=PUBLIC))
     assert docs["zoom.vtt"].text.splitlines() == [
         "Cara Diaz: Can everyone hear me?",
         "Dev Shah: Yes. Overall the plan is: fine",
@@ -105,7 +105,7 @@ def test_vtt_with_speaker_prefixes_instead_of_voice_tags(tmp_path):
 
 
 def test_srt_with_carried_speakers_and_markup():
-    docs, _, _ = pull_all(MeetingsConnector(FIXTURES))
+    docs, _, _ = pull_all(MeetingsConnector(FIXTURES, acl_rules=PUBLIC))
     doc = docs["standup_3.srt"]
     assert doc.kind == "transcript"
     assert doc.text.splitlines() == [
@@ -122,7 +122,7 @@ def test_srt_with_carried_speakers_and_markup():
 
 
 def test_plain_speaker_transcript_with_header():
-    docs, _, _ = pull_all(MeetingsConnector(FIXTURES))
+    docs, _, _ = pull_all(MeetingsConnector(FIXTURES, acl_rules=PUBLIC))
     doc = docs["retro_2.txt"]
     assert doc.kind == "transcript"
     assert doc.title == "Sprint retrospective (retro_2)"
@@ -141,7 +141,7 @@ def test_plain_speaker_transcript_with_header():
 
 
 def test_chat_pairs_with_its_transcript():
-    docs, _, _ = pull_all(MeetingsConnector(FIXTURES))
+    docs, _, _ = pull_all(MeetingsConnector(FIXTURES, acl_rules=PUBLIC))
     chat, transcript = docs["CForceAIX_planning_1_chat.txt"], docs["CForceAIX_planning_1.vtt"]
     assert chat.kind == "chat"
     assert chat.meta["meeting"] == transcript.meta["meeting"] == "CForceAIX_planning_1"
@@ -162,7 +162,7 @@ def test_chat_pairs_with_its_transcript():
 
 
 def test_chat_messages_continue_over_lines():
-    docs, _, _ = pull_all(MeetingsConnector(FIXTURES))
+    docs, _, _ = pull_all(MeetingsConnector(FIXTURES, acl_rules=PUBLIC))
     chat = docs["retro_2_chat.txt"]
     assert chat.kind == "chat"
     assert chat.meta["meeting"] == "retro_2"
@@ -182,7 +182,7 @@ def test_chat_messages_continue_over_lines():
 
 def test_dated_chat_lines_make_a_chat_without_the_name(tmp_path):
     write(tmp_path / "log.txt", "2026-01-05 09:00 Kim Lo: hi\n2026-01-05 09:01 Max Yu: hello\n")
-    docs, _, _ = pull_all(MeetingsConnector(tmp_path))
+    docs, _, _ = pull_all(MeetingsConnector(tmp_path, acl_rules=PUBLIC))
     assert docs["log.txt"].kind == "chat"
     assert docs["log.txt"].text == "Kim Lo: hi\nMax Yu: hello"
 
@@ -204,7 +204,7 @@ def test_dated_chat_lines_make_a_chat_without_the_name(tmp_path):
 def test_bad_inputs_become_failures(tmp_path, name, content, reason):
     write(tmp_path / name, content)
     shutil.copy(FIXTURES / "standup_3.srt", tmp_path / "good.srt")
-    docs, failures, cursor = pull_all(MeetingsConnector(tmp_path))
+    docs, failures, cursor = pull_all(MeetingsConnector(tmp_path, acl_rules=PUBLIC))
     assert list(docs) == ["good.srt"]
     assert [(failure.source, failure.native_id) for failure in failures] == [("meetings", name)]
     assert reason.lower() in failures[0].reason.lower()
@@ -213,12 +213,12 @@ def test_bad_inputs_become_failures(tmp_path, name, content, reason):
 
 def test_files_over_the_size_limit_fail(tmp_path):
     shutil.copy(FIXTURES / "CForceAIX_planning_1.vtt", tmp_path / "big.vtt")
-    _, failures, _ = pull_all(MeetingsConnector(tmp_path, max_bytes=1000))
+    _, failures, _ = pull_all(MeetingsConnector(tmp_path, max_bytes=1000, acl_rules=PUBLIC))
     assert "larger than the limit" in failures[0].reason
 
 
 def test_unchanged_files_are_not_yielded_again(folder):
-    connector = MeetingsConnector(folder)
+    connector = MeetingsConnector(folder, acl_rules=PUBLIC)
     docs, _, cursor = pull_all(connector)
     assert len(docs) == 5
     json.dumps(cursor)
@@ -230,7 +230,7 @@ def test_unchanged_files_are_not_yielded_again(folder):
 
 
 def test_changed_and_new_files_are_yielded_again(folder):
-    connector = MeetingsConnector(folder)
+    connector = MeetingsConnector(folder, acl_rules=PUBLIC)
     _, _, cursor = pull_all(connector)
     retro = folder / "retro_2.txt"
     retro.write_text(retro.read_text() + "[00:00:40] Eli Park: Ship it.\n")
@@ -241,12 +241,13 @@ def test_changed_and_new_files_are_yielded_again(folder):
     assert docs["retro_2.txt"].text.endswith(
         "Dana Lee: Great. What should we change?\nEli Park: Ship it."
     )
-    assert next_cursor["files"]["retro_2.txt"] == "1700000000000000000:" + str(retro.stat().st_size)
+    mark = connector.rules.mark("retro_2.txt")
+    assert next_cursor["files"]["retro_2.txt"] == f"1700000000000000000:{retro.stat().st_size}:{mark}"
     assert "later/sync_chat.txt" in next_cursor["files"]
 
 
 def test_list_ids_after_a_deletion(folder):
-    connector = MeetingsConnector(folder)
+    connector = MeetingsConnector(folder, acl_rules=PUBLIC)
     assert set(connector.list_ids()) == {
         "CForceAIX_planning_1.vtt",
         "CForceAIX_planning_1_chat.txt",
@@ -268,7 +269,7 @@ def test_pages_hold_at_most_64_docs_and_their_cursors_resume(tmp_path):
             tmp_path / f"call_{number:02d}.srt",
             f"1\n00:00:00,000 --> 00:00:01,000\nA B: {number}\n",
         )
-    connector = MeetingsConnector(tmp_path)
+    connector = MeetingsConnector(tmp_path, acl_rules=PUBLIC)
     pages = list(connector.pull(None))
     assert [len(page.docs) for page in pages] == [64, 6]
     first_ids = {doc.native_id for doc in pages[0].docs}
@@ -278,15 +279,19 @@ def test_pages_hold_at_most_64_docs_and_their_cursors_resume(tmp_path):
     assert len(cursor["files"]) == 70
 
 
-def test_acl_rules_match_relative_paths(tmp_path):
+def test_acl_rules_match_relative_paths_and_unmatched_files_fail_closed(tmp_path):
     shutil.copy(FIXTURES / "standup_3.srt", tmp_path / "open.srt")
     shutil.copy(
         FIXTURES / "standup_3.srt", write(tmp_path / "board" / "keep", "").parent / "q1.srt"
     )
     connector = MeetingsConnector(tmp_path, acl_rules={"board/*": ["eid_ceo", "eid_cfo"]})
-    docs, _, _ = pull_all(connector)
-    assert docs["board/q1.srt"].acl == ["eid_ceo", "eid_cfo"]
-    assert docs["open.srt"].acl == ["*"]
+    docs, failures, _ = pull_all(connector)
+    assert docs["board/q1.srt"].acl == ["quarry:container/folder/meetings/board/*"]
+    assert docs["open.srt"].acl == [UNRESOLVED]
+    assert [(f.native_id, f.input) for f in failures] == [("open.srt", "open.srt")]
+    assert "no acl rule matches open.srt" in failures[0].reason
+    first = next(iter(connector.pull(None)))
+    assert first.containers == {connector.rules.ref("board/*"): ["eid_ceo", "eid_cfo"]}
 
 
 def test_a_missing_folder_is_terminal(tmp_path):
@@ -296,7 +301,7 @@ def test_a_missing_folder_is_terminal(tmp_path):
 
 @pytest.mark.skipif(not (HERB_CORPUS / "meetings").is_dir(), reason="HERB corpus not present")
 def test_herb_meetings_read_without_failures():
-    docs, failures, cursor = pull_all(MeetingsConnector(HERB_CORPUS / "meetings"))
+    docs, failures, cursor = pull_all(MeetingsConnector(HERB_CORPUS / "meetings", acl_rules=PUBLIC))
     kinds = [doc.kind for doc in docs.values()]
     assert failures == []
     assert kinds.count("transcript") == 321 and kinds.count("chat") == 50
