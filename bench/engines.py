@@ -42,7 +42,8 @@ def load_slice(corpus: Path) -> list[SourceDoc]:
     from connectors.documents import DocumentsConnector
     from connectors.meetings import MeetingsConnector
 
-    connectors = [DocumentsConnector(corpus / "docs"), MeetingsConnector(corpus / "meetings")]
+    public = {"*": ["*"]}
+    connectors = [DocumentsConnector(corpus / "docs", acl_rules=public), MeetingsConnector(corpus / "meetings", acl_rules=public)]
     return [d for c in connectors for page in c.pull(None) for d in page.docs]
 
 

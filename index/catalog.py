@@ -221,10 +221,12 @@ class Catalog:
                     "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [connector, f.source, f.native_id, f.reason, run_id, stamp, f.input],
                 )
-            for ref, readers in (containers or {}).items():
+            if containers:
+                refs = sorted(containers)
                 self.db.execute(
-                    "INSERT OR REPLACE INTO container_acl VALUES (?, ?, ?, ?)",
-                    [ref, connector, sorted(set(readers)), stamp],
+                    "INSERT OR REPLACE INTO container_acl "
+                    "SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[][]), ?",
+                    [refs, connector, [sorted(set(containers[r])) for r in refs], stamp],
                 )
             self.db.execute(
                 "DELETE FROM pending_groups WHERE connector = ? AND group_id IN "

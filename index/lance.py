@@ -22,6 +22,10 @@ from index.bm25 import (
     TERMS_TYPE,
     CorpusStats,
     analyzed_columns,
+    bm25,
+    frequencies,
+    idf,
+    lengths_of,
     query_terms,
     score,
     term_id,
@@ -29,7 +33,7 @@ from index.bm25 import (
     top,
 )
 from index.records import Hit, Query
-from index.text_topk import OrderMismatch, visible_top
+from index.text_topk import TOLERANCE, OrderMismatch, visible_top
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 
@@ -279,8 +283,9 @@ class LanceStore:
         return [f"{column}_idx" for column in INDEXED if f"{column}_idx" not in names]
 
     def optimize(self) -> None:
-        """Compact fragments and bring the full-text and scalar indexes up to date."""
-
+        """Compact fragments, bring the indexes up to date (the full-text index built again
+        when its scores have drifted from the table's BM25), give the table its vector index
+        when it qualifies, and derive the ACL group tables."""
         if self.count() == 0:
             return
         for name in self.missing_indexes():
@@ -288,6 +293,9 @@ class LanceStore:
             self.table.create_index(column, config=index_config(column))
         self.table.optimize(cleanup_older_than=KEEP_VERSIONS)
         self._wrote()
+        if not full_text_current(self.dataset):
+            self.table.create_index(FTS_COLUMN, config=index_config(FTS_COLUMN), replace=True)
+            self._wrote()
         if vector_index.ensure_index(self.dataset, self.visible_sql([])) is not None:
             self.table.checkout_latest()
             self._wrote()
@@ -358,14 +366,12 @@ class LanceStore:
         text = " ".join(words)
 
         def search(limit: int) -> pa.Table:
-            return self.full_text(text, where, max(limit, 1), [*HIT_COLUMNS, "terms", "_score"])
+            return self.full_text(text, where, max(limit, 1), ["id", "terms", "_score"])
 
         found, scores = visible_top(search, words, visible_df, table_df, visible.stats, stats.everything(), depth)
         if len(scores) == 0:
             return []
-        best = top(scores, found.column("id").combine_chunks(), depth)
-        rows = found.select(HIT_COLUMNS).take(pa.array(best, pa.int64())).to_pylist()
-        return [row | {"_score": float(scores[i])} for row, i in zip(rows, best, strict=True)]
+        return self._best(found, scores, depth)
 
     def _text_visible(self, words: list[str], visible: str, where: str | None, depth: int) -> list[dict]:
         """Full-text hits ranked by BM25 over the `visible` chunks alone, scoring every
@@ -376,32 +382,36 @@ class LanceStore:
         text = " ".join(words)
         candidates = self.matching(text, visible, stats.documents, ["id", "terms"])
         scores = score(candidates.column("terms").combine_chunks(), [term_id(w) for w in words], stats)
-        ids = candidates.column("id").combine_chunks()
         if where != visible:
             allowed = self.matching(text, where, stats.documents, ["id"]).column("id").combine_chunks()
-            scores = np.where(np.asarray(pc.is_in(ids, value_set=allowed)), scores, 0.0)
-        return self._best(ids, scores, depth)
+            scores = np.where(np.asarray(pc.is_in(candidates.column("id"), value_set=allowed)), scores, 0.0)
+        return self._best(candidates, scores, depth)
 
-    def _best(self, ids: pa.Array, scores: np.ndarray, depth: int) -> list[dict]:
-        """The rows of the `depth` best-scored candidates, best first, with their scores."""
-        best = top(scores, ids, depth)
-        names = ids.take(pa.array(best, pa.int64())).to_pylist()
-        rows = {r["id"]: r for r in self._rows(names)}
-        return [rows[name] | {"_score": float(scores[i])} for name, i in zip(names, best, strict=True)]
+    def _best(self, candidates: pa.Table, scores: np.ndarray, depth: int) -> list[dict]:
+        """The rows of the `depth` best-scored `candidates` (read with their row ids), best
+        first, with their scores; the rows are read by row id, which costs less than
+        reading every candidate's text or looking the chunk ids up."""
+        best = top(scores, candidates.column("id").combine_chunks(), depth)
+        if not best:
+            return []
+        rowids = candidates.column("_rowid").take(pa.array(best, pa.int64())).to_pylist()
+        found = self.dataset.to_table(
+            columns=HIT_COLUMNS, filter=f"_rowid IN ({', '.join(map(str, rowids))})", with_row_id=True
+        )
+        rows = dict(zip(found.column("_rowid").to_pylist(), found.drop_columns(["_rowid"]).to_pylist(), strict=True))
+        return [rows[r] | {"_score": float(scores[i])} for r, i in zip(rowids, best, strict=True)]
 
     def matching(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
         """Every chunk under `where` that holds one of the analyzed terms in `text`."""
         return self.full_text(text, where, limit, [*columns, "_score"])
 
     def full_text(self, text: str, where: str | None, limit: int, columns: list[str]) -> pa.Table:
-        """The index's best `limit` chunks under `where` for the analyzed terms `text`."""
+        """The index's best `limit` chunks under `where` for the analyzed terms `text`, with
+        their row ids."""
         query = {"query": text, "columns": [FTS_COLUMN]}
-        return self.dataset.to_table(columns=columns, full_text_query=query, filter=where, prefilter=True, limit=limit)
-
-    def _rows(self, ids: list[str]) -> list[dict]:
-        if not ids:
-            return []
-        return self.dataset.to_table(columns=HIT_COLUMNS, filter=f"id IN {in_list(ids)}").to_pylist()
+        return self.dataset.to_table(
+            columns=columns, full_text_query=query, filter=where, prefilter=True, limit=limit, with_row_id=True
+        )
 
     def visible_stats(self, visible: str) -> CorpusStats:
         """Count and average length of the chunks under `visible` that have any terms (as
@@ -509,6 +519,26 @@ def index_config(column: str) -> Any:
     if column == FTS_COLUMN:
         return FTS(**FTS_OPTIONS)
     return Bitmap() if column == "acl_group" else BTree()
+
+
+def full_text_current(dataset: Any, probes: int = 3) -> bool:
+    """Whether the full-text index scores as BM25 with the table's own statistics, probed
+    with single terms of the first rows. An index that has absorbed deletions and appends
+    can keep statistics of rows that are gone, which the top-k ranking of restricted
+    callers cannot use (`index/text_topk.py`)."""
+    rows = dataset.to_table(columns=[FTS_COLUMN, "n_terms"], filter="n_terms > 0", limit=probes)
+    lengths = dataset.to_table(columns=["n_terms"], filter="n_terms > 0").column("n_terms")
+    stats = CorpusStats(len(lengths), pc.sum(lengths).as_py() / max(len(lengths), 1))
+    for text in rows.column(FTS_COLUMN).to_pylist():
+        word = text.split()[0]
+        found = dataset.to_table(columns=["terms", "_score"], full_text_query={"query": word, "columns": [FTS_COLUMN]}, limit=200)
+        df = dataset.count_rows(filter=f"array_has(terms, {term_id(word)})")
+        terms = found.column("terms").combine_chunks()
+        tf = frequencies(terms, np.array([term_id(word)]))
+        expected = bm25(tf, lengths_of(terms), idf(np.array([df]), stats.documents), stats.average_length)
+        if not np.allclose(found.column("_score").to_numpy(), expected, rtol=TOLERANCE, atol=1e-6):
+            return False
+    return True
 
 
 def open_dataset(path: Path) -> Any:

@@ -30,8 +30,8 @@ NAME = "vector_idx"
 MIN_PUBLIC = 1_000
 PER_PARTITION = 64  # training vectors per centroid
 ITERATIONS = 10
-NPROBES = 20
-TARGET_ROWS = 3_000  # visible rows a search should find in the partitions it reads
+NPROBES = 32
+TARGET_ROWS = 6_000  # visible rows a search should find in the partitions it reads
 EXACT_BELOW = 20_000
 
 

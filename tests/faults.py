@@ -8,9 +8,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from prefect.settings import PREFECT_API_URL
 
@@ -121,3 +123,20 @@ def touch_later(path: Path) -> None:
     """Move a file's modification time on, so a connector sees it changed."""
     later = time.time_ns() + 10**9
     os.utime(path, ns=(later, later))
+
+
+def caller_responses(server: Any, key: str, query: str, questions: Sequence[str], documents: Sequence[str] = ()) -> str:
+    """Everything a caller gets back from a search for `query`, the `documents` (each must
+    be hidden from them: 404), and each of `questions` asked plain and streamed."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        bodies = [c.post("/v1/search", json={"query": query, "k": 50}).text]
+        for doc_id in documents:
+            got = c.get(f"/v1/documents/{doc_id}")
+            assert got.status_code == 404
+            bodies.append(got.text)
+        for question in questions:
+            for stream in (False, True):
+                got = c.post("/v1/ask", json={"question": question, "stream": stream})
+                assert got.status_code == 200
+                bodies.append(got.text)
+    return "\n".join(bodies)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
@@ -29,7 +28,7 @@ from qa.serve.auth import KeyStore
 from qa.serve.models import ApiLimits
 from tests.api_server import LiveServer, api_app
 from tests.conftest import FIXTURES
-from tests.faults import assert_same_store, make_corpus, run_until, touch_later
+from tests.faults import assert_same_store, caller_responses, make_corpus, run_until, touch_later
 
 SECRETS = ("closes in May", "m-101", "Heron", "heron-1")
 HIDDEN_DAY = [{"client_msg_id": "heron-1", "user": "U01ALICE", "ts": "1709287400.000100",
@@ -82,18 +81,10 @@ def api(store: Path, embedder, *principals: str) -> Iterator[tuple[LiveServer, l
 
 def responses(server: LiveServer, key: str) -> str:
     """Everything a caller gets back from search, documents, ask and a streamed ask."""
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-        bodies = [c.post("/v1/search", json={"query": "acquisition closes in May merger codename", "k": 50}).text]
-        for doc_id in ("slack:m-101", "slack:heron-1"):
-            got = c.get(f"/v1/documents/{doc_id}")
-            assert got.status_code == 404
-            bodies.append(got.text)
-        for question in ("When does the acquisition close?", "What is the merger codename?"):
-            for stream in (False, True):
-                got = c.post("/v1/ask", json={"question": question, "stream": stream})
-                assert got.status_code == 200
-                bodies.append(got.text)
-    return "\n".join(bodies)
+    return caller_responses(
+        server, key, "acquisition closes in May merger codename",
+        ("When does the acquisition close?", "What is the merger codename?"), ("slack:m-101", "slack:heron-1"),
+    )
 
 
 @pytest.fixture

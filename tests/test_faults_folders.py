@@ -14,7 +14,7 @@ from flows.cli import main
 from flows.ingest import ingest
 from index.lance import LanceStore
 from index.records import Query
-from tests.faults import make_corpus
+from tests.faults import caller_responses, make_corpus
 from tests.test_faults import api, failures_of, readable
 
 RETRO = ("retro_2.txt", "retro_2_chat.txt")
@@ -42,17 +42,10 @@ def set_acl(config: Path, acl: str) -> None:
 
 def responses(server, key: str) -> str:
     """What a caller gets back from search, documents and ask (plain and streamed)."""
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-        bodies = [c.post("/v1/search", json={"query": "what went well this sprint bugs", "k": 50}).text]
-        for native in RETRO:
-            got = c.get(f"/v1/documents/meetings:{native}")
-            assert got.status_code == 404
-            bodies.append(got.text)
-        for stream in (False, True):
-            got = c.post("/v1/ask", json={"question": "What went well this sprint?", "stream": stream})
-            assert got.status_code == 200
-            bodies.append(got.text)
-    return "\n".join(bodies)
+    return caller_responses(
+        server, key, "what went well this sprint bugs", ("What went well this sprint?",),
+        [f"meetings:{native}" for native in RETRO],
+    )
 
 
 def test_an_outsider_reads_none_of_a_folder_private_meeting(tmp_path, embedder):

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.ingest import ingest
 from index.lance import LanceStore
 from index.records import Query
-from tests.faults import make_corpus, touch_later
+from tests.faults import caller_responses, make_corpus, touch_later
 from tests.test_faults import api, failures_of, readable
 
 PR7 = "https://github.com/acme/widgets/pull/7"
@@ -38,13 +37,7 @@ def widgets(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def responses(server, key: str) -> str:
     """What a caller gets back from search and ask (plain and streamed)."""
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-        bodies = [c.post("/v1/search", json={"query": "widget rendering fix", "k": 50}).text]
-        for stream in (False, True):
-            got = c.post("/v1/ask", json={"question": "Who fixed the widget rendering?", "stream": stream})
-            assert got.status_code == 200
-            bodies.append(got.text)
-    return "\n".join(bodies)
+    return caller_responses(server, key, "widget rendering fix", ("Who fixed the widget rendering?",))
 
 
 def test_an_unreadable_repository_visibility_is_readable_by_nobody(tmp_path, embedder):

@@ -186,3 +186,23 @@ def test_scores_that_are_not_whole_table_bm25_are_refused():
     stats = CorpusStats(10, 2.0)
     with pytest.raises(OrderMismatch):
         visible_top(lambda limit: table, ["w1"], np.array([2]), np.array([2]), stats, stats, 1)
+
+
+def test_a_full_text_index_that_drifted_from_the_table_is_built_again(tmp_path, monkeypatch):
+    """Deleted rows can stay in the index's statistics; the top-k ranking then refuses the
+    index (and scores every candidate), and the next optimize builds the index again, even
+    when compaction alone would not have brought it back."""
+    from index.lance import full_text_current
+
+    store = make_store(tmp_path / "drift", PUBLIC[:400] + BOBS[:60])
+    store.table.delete("container = 'general' AND group_id < 'general-2'")
+    store._wrote()
+    assert not full_text_current(store.dataset)
+    table = store.table
+    monkeypatch.setattr(type(table), "optimize", lambda self, **_: None)
+    store.optimize()
+    assert full_text_current(store.dataset)
+    scope = store.scope(["bob"])
+    where = filter_sql(Query(text="w1 w2 w3"), scope.sql)
+    fast, slow = top_and_exhaustive(store, "w1 w2 w3", ["bob"], 10)
+    assert fast == slow and store._text_top(tokens("w1 w2 w3"), scope.visible, where, 10)
