@@ -150,8 +150,8 @@ def quantiles(values: list[float]) -> tuple[float, float]:
 def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
     """Search latencies, recall and memory of a server process holding the store (peak
     memory as of the end of the searches, before the checks that read far more)."""
-    from index.lance import filter_sql
     from index.records import Query
+    from index.sql import filter_sql
     from transforms.query_embed import QueryEmbedder
 
     store = LanceStore(str(path / "lance"))
@@ -198,8 +198,8 @@ def exhaustive_agrees(store: LanceStore, questions: list[str], principals: list[
     """Whether the top-k text ranking of restricted callers equals scoring every visible
     candidate, for a few questions."""
     from index.bm25 import tokens
-    from index.lance import filter_sql
     from index.records import Query
+    from index.sql import filter_sql
 
     for n, text in enumerate(questions):
         scope = store.scope(principals[n % len(principals)])
@@ -214,8 +214,8 @@ def exhaustive_agrees(store: LanceStore, questions: list[str], principals: list[
 def equivalence(path: Path, questions: list[str], seed: int) -> bool:
     """Whether a restricted caller's text, vector and hybrid results on the store equal
     those on a store that never held what they may not read (built here from it)."""
-    from index.lance import callers
     from index.records import Query
+    from index.sql import callers
     from transforms.embed import Embedder
 
     store = LanceStore(str(path / "lance"))

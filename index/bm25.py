@@ -35,11 +35,6 @@ def tokens(text: str) -> list[str]:
     return [token.text for token in lance.tokenize(text)]
 
 
-def term_ids(text: str) -> list[int]:
-    """The terms of `text`, each as a 64-bit hash: compact to store and fast to compare."""
-    return [term_id(token) for token in tokens(text)]
-
-
 def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little", signed=True)
 

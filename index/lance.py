@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.records import RESERVED
 from index import acl_groups, vector_index
 from index.acl_groups import AclStats, Visible, acl_group_column
 from index.bm25 import (
@@ -33,6 +32,7 @@ from index.bm25 import (
     top,
 )
 from index.records import Hit, Query
+from index.sql import acl_sql, callers, filter_sql, in_list
 from index.text_topk import TOLERANCE, OrderMismatch, visible_top
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
@@ -81,16 +81,6 @@ def chunk_schema(dimensions: int = DIMENSIONS) -> pa.Schema:
             ("acl_group", pa.int64()),
         ]
     )
-
-
-def quote(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_list(values: Iterable[str]) -> str:
-    """A SQL list of string literals."""
-    return "(" + ", ".join(quote(v) for v in values) + ")"
 
 
 @dataclass(frozen=True)
@@ -464,42 +454,6 @@ def to_hit(row: dict, score: float) -> Hit:
     )
 
 
-def filter_sql(query: Query, visible: str | None = None) -> str | None:
-    """The SQL filter for a query's sources, containers, people and dates, and `visible`
-    (the ACL filter of its principals)."""
-    clauses = []
-    if query.sources:
-        clauses.append(f"source IN {in_list(query.sources)}")
-    if query.kinds:
-        clauses.append(f"kind IN {in_list(query.kinds)}")
-    if query.containers:
-        clauses.append(f"container IN {in_list(query.containers)}")
-    if query.group_ids:
-        clauses.append(f"group_id IN {in_list(query.group_ids)}")
-    if query.people:
-        clauses.append(f"array_has_any(people, [{', '.join(quote(p) for p in query.people)}])")
-    if query.since:
-        clauses.append(f"created_at >= {timestamp(query.since)}")
-    if query.until:
-        clauses.append(f"created_at <= {timestamp(query.until)}")
-    if visible is not None:
-        clauses.append(visible)
-    return " AND ".join(clauses) or None
-
-
-def acl_sql(principals: Sequence[str], refs: Sequence[str] = ()) -> str:
-    """The SQL filter for rows readable by everyone, one of `principals` or the readers of
-    one of the container `refs`. Reserved principals (`quarry:...`) are no caller's: they
-    are dropped from `principals`, so an ACL of `quarry:unresolved` matches nobody."""
-    allowed = ["*", *callers(principals), *refs]
-    return f"array_has_any(acl, [{', '.join(quote(p) for p in allowed)}])"
-
-
-def callers(principals: Sequence[str]) -> list[str]:
-    """The principals a caller may hold: reserved ones (`quarry:...`) are nobody's."""
-    return [p for p in principals if not p.startswith(RESERVED)]
-
-
 def with_derived(rows: pa.Table) -> pa.Table:
     """`rows` with their text analyzed (joined terms, term ids, how many) and the group id
     of their ACL."""
@@ -546,8 +500,3 @@ def open_dataset(path: Path) -> Any:
     import lance
 
     return lance.dataset(str(path), index_cache_size_bytes=CACHE_BYTES)
-
-
-def timestamp(value: datetime) -> str:
-    """A SQL timestamp literal."""
-    return f"timestamp '{value.strftime('%Y-%m-%d %H:%M:%S')}'"

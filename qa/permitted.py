@@ -19,10 +19,10 @@ import numpy as np
 
 from index.catalog import fetch_dicts
 from index.graph import visible_graph_sql
-from index.lance import acl_sql, quote
 from index.lock import CatalogCopy, copy_catalog, is_lock_conflict
 from index.profile import build_profiles
 from index.records import Hit, Query
+from index.sql import acl_sql, quote
 
 
 class PermittedCatalog:

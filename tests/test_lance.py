@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from index.lance import DERIVED, TABLE, LanceStore, Scope, filter_sql
+from index.lance import DERIVED, TABLE, LanceStore, Scope
 from index.records import Query
+from index.sql import filter_sql
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 

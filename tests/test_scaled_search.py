@@ -10,8 +10,9 @@ import pytest
 
 from index import vector_index
 from index.bm25 import CorpusStats, tokens
-from index.lance import LanceStore, Scope, filter_sql
+from index.lance import LanceStore, Scope
 from index.records import Query
+from index.sql import filter_sql
 from index.text_topk import OrderMismatch, visible_top
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
