@@ -22,15 +22,8 @@ def in_list(values: Iterable[str]) -> str:
 def filter_sql(query: Query, visible: str | None = None) -> str | None:
     """The SQL filter for a query's sources, containers, people and dates, and `visible`
     (the ACL filter of its principals)."""
-    clauses = []
-    if query.sources:
-        clauses.append(f"source IN {in_list(query.sources)}")
-    if query.kinds:
-        clauses.append(f"kind IN {in_list(query.kinds)}")
-    if query.containers:
-        clauses.append(f"container IN {in_list(query.containers)}")
-    if query.group_ids:
-        clauses.append(f"group_id IN {in_list(query.group_ids)}")
+    listed = {"source": query.sources, "kind": query.kinds, "container": query.containers, "group_id": query.group_ids}
+    clauses = [f"{column} IN {in_list(values)}" for column, values in listed.items() if values]
     if query.people:
         clauses.append(f"array_has_any(people, [{', '.join(quote(p) for p in query.people)}])")
     if query.since:
