@@ -356,7 +356,7 @@ class LanceStore:
         text = " ".join(words)
 
         def search(limit: int) -> pa.Table:
-            return self.full_text(text, where, max(limit, 1), ["id", "terms", "_score"])
+            return self.full_text(text, where, limit, ["id", "terms", "_score"])
 
         found, scores = visible_top(search, words, visible_df, table_df, visible.stats, stats.everything(), depth)
         if len(scores) == 0:

@@ -62,7 +62,7 @@ def visible_top(
     table_weight = np.where(table_df > 0, idf(table_df, everything.documents) * repeats, 0.0)
     counted = visible_weight > 0
     if not counted.any():
-        return search(0), np.zeros(0)
+        return pa.table({"id": pa.array([], pa.string())}), np.zeros(0)
     ratio = max(1.0, visible.average_length / everything.average_length) * float(
         np.max(visible_weight[counted] / table_weight[counted])
     )

@@ -56,6 +56,11 @@ class Caller(BaseModel, frozen=True):
         return [self.principal, *self.groups]
 
 
+def scope_headers(scope: dict) -> dict[str, str]:
+    """An ASGI request's headers by lower-case name."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
 def hash_secret(secret: str, salt: bytes) -> str:
     return hashlib.scrypt(secret.encode(), salt=salt, **SCRYPT).hex()
 

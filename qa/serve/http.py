@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.records import Answer, Hop
-from qa.serve.auth import Caller, RateLimiter
+from qa.serve.auth import Caller, RateLimiter, scope_headers
 from qa.serve.models import (
     MAX_DOC_ID_CHARS,
     MAX_QUESTION_CHARS,
@@ -122,7 +122,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = scope_headers(scope)
         given = headers.get("x-request-id", "")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id

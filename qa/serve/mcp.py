@@ -21,7 +21,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from qa.records import Citation
-from qa.serve.auth import Caller, RateLimiter
+from qa.serve.auth import Caller, RateLimiter, scope_headers
 from qa.serve.models import (
     MAX_DOC_ID_CHARS,
     MAX_FILTER_VALUES,
@@ -134,7 +134,7 @@ class KeyCheck:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = scope_headers(scope)
         scheme, _, key = headers.get("authorization", "").partition(" ")
         peer = scope["client"][0] if scope.get("client") else None
         try:
