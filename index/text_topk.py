@@ -17,8 +17,17 @@ a bound requires (the threshold idea of Fagin, Lotem and Naor):
   one returned, so once the k-th best V seen is above R times that, no unread chunk can
   enter the top k; otherwise the index is read further.
 
-The index's scores are checked against S for every chunk read (they agree when the index
-is current); a mismatch raises `OrderMismatch`, and the caller scores every candidate.
+Only the first read carries the chunks' terms. A deeper read asks the index for scores
+alone, and terms are read (by row id) only for the chunks it added that could still
+enter the top k: those with R * S(d) at least the k-th best V so far. Terms cost more to
+read than the index costs to rank, so a deep read costs little more than the ranking.
+
+Chunks are told apart by row id, so a deeper read that orders ties otherwise scores
+each chunk once.
+
+The index's scores are checked against S for every chunk whose terms are read (they
+agree when the index is current); a mismatch raises `OrderMismatch`, and the caller
+scores every candidate.
 """
 
 from __future__ import annotations
@@ -30,11 +39,17 @@ import pyarrow as pa
 
 from index.bm25 import CorpusStats, bm25, frequencies, idf, lengths_of, query_terms, term_id
 
-FIRST_READ = 4
+FIRST_READ = 2
 GROWTH = 4
 TOLERANCE = 1e-4  # the index scores in float32
+SCORED = ["id", "terms", "_score"]
+RANKED = ["_score"]
 
-Search = Callable[[int], pa.Table]
+# search(limit, columns): the index's best `limit` chunks for the query under the caller's
+# filter, best first, with `_rowid` and `columns`.
+Search = Callable[[int, list[str]], pa.Table]
+# fetch(row ids): those chunks' `id`, `terms` and `_rowid`, in that order.
+Fetch = Callable[[list[int]], pa.Table]
 
 
 class OrderMismatch(RuntimeError):
@@ -43,6 +58,7 @@ class OrderMismatch(RuntimeError):
 
 def visible_top(
     search: Search,
+    fetch: Fetch,
     words: Sequence[str],
     visible_df: np.ndarray,
     table_df: np.ndarray,
@@ -50,36 +66,51 @@ def visible_top(
     everything: CorpusStats,
     k: int,
 ) -> tuple[pa.Table, np.ndarray]:
-    """Chunks that include the exact top `k` by visible BM25, and those scores.
+    """Chunks (`id`, `_rowid`) that include the exact top `k` by visible BM25, and their
+    visible scores.
 
-    `search(limit)` returns the index's best `limit` chunks for the query under the
-    caller's filter (with `terms` and `_score`), best first; `words` are the query's
-    analyzed terms; `visible_df` and `table_df` how many visible and stored chunks hold
-    each distinct term (in `query_terms` order).
+    `words` are the query's analyzed terms; `visible_df` and `table_df` how many visible
+    and stored chunks hold each distinct term (in `query_terms` order).
     """
     wanted, repeats = query_terms([term_id(w) for w in words])
     visible_weight = np.where(visible_df > 0, idf(visible_df, visible.documents) * repeats, 0.0)
     table_weight = np.where(table_df > 0, idf(table_df, everything.documents) * repeats, 0.0)
     counted = visible_weight > 0
     if not counted.any():
-        return pa.table({"id": pa.array([], pa.string())}), np.zeros(0)
+        return pa.table({"id": pa.array([], pa.string()), "_rowid": pa.array([], pa.uint64())}), np.zeros(0)
     ratio = max(1.0, visible.average_length / everything.average_length) * float(
         np.max(visible_weight[counted] / table_weight[counted])
     )
-    limit = FIRST_READ * k
-    while True:
-        found = search(limit)
-        terms = found.column("terms").combine_chunks()
+
+    def exact(rows: pa.Table, indexed: np.ndarray) -> np.ndarray:
+        """The visible scores of `rows` (with terms), once their index scores are checked."""
+        terms = rows.column("terms").combine_chunks()
         tf = frequencies(terms, wanted) if len(terms) else np.zeros((0, len(wanted)))
         lengths = lengths_of(terms)
-        indexed = found.column("_score").to_numpy().astype(np.float64)
-        expected = bm25(tf, lengths, table_weight, everything.average_length)
-        if not np.allclose(indexed, expected, rtol=TOLERANCE, atol=1e-6):
+        if not np.allclose(indexed, bm25(tf, lengths, table_weight, everything.average_length), rtol=TOLERANCE, atol=1e-6):
             raise OrderMismatch("the full-text index's scores are not BM25 of the whole table")
-        scores = bm25(tf, lengths, visible_weight, visible.average_length)
-        if found.num_rows < limit:
-            return found, scores
-        best = np.sort(scores)[::-1]
-        if best[k - 1] > ratio * indexed[-1] * (1 + TOLERANCE):
-            return found, scores
+        return bm25(tf, lengths, visible_weight, visible.average_length)
+
+    limit = FIRST_READ * k
+    ranked = search(limit, SCORED)
+    indexed = ranked.column("_score").to_numpy().astype(np.float64)
+    scored = [ranked.select(["id", "_rowid"])]
+    scores = [exact(ranked, indexed)]
+    while ranked.num_rows == limit:
+        best = np.sort(np.concatenate(scores))[::-1]
+        threshold = best[k - 1] if len(best) >= k else -np.inf
+        if threshold > ratio * indexed[-1] * (1 + TOLERANCE):
+            break
         limit *= GROWTH
+        ranked = search(limit, RANKED)
+        indexed = ranked.column("_score").to_numpy().astype(np.float64)
+        known = np.concatenate([np.asarray(t.column("_rowid")) for t in scored])
+        added = ~np.isin(np.asarray(ranked.column("_rowid")), known)
+        contenders = np.flatnonzero(added & (ratio * indexed * (1 + TOLERANCE) >= threshold))
+        if len(contenders):
+            rowids = ranked.column("_rowid").take(pa.array(contenders, pa.int64()))
+            rows = fetch(rowids.to_pylist())
+            scored.append(rows.select(["id", "_rowid"]))
+            scores.append(exact(rows, indexed[contenders]))
+    return pa.concat_tables(scored), np.concatenate(scores)
+

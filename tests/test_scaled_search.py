@@ -104,6 +104,38 @@ def test_top_k_reads_fewer_chunks_than_it_would_score(stores, monkeypatch):
     assert candidates > 1000 and read[0] <= candidates / 5
 
 
+def test_deeper_reads_rank_exactly_with_terms_read_only_for_contenders(stores, monkeypatch):
+    """Read k deep first, so that the bound sends nearly every question deeper: reads past
+    the first carry index scores alone, and terms are fetched only for the chunks that
+    could still enter the top k; the result is still the exhaustive ranking."""
+    import index.lance
+    import index.text_topk
+
+    with_all, _ = stores
+    monkeypatch.setattr(index.text_topk, "FIRST_READ", 1)
+    deeper: list[int] = []
+    fetched: list[int] = []
+    search_text, fetch_rows = with_all.full_text, index.lance.rows_at
+
+    def full_text(text, where, limit, columns):
+        if "terms" not in columns:
+            assert columns == ["_score"]
+            deeper.append(limit)
+        return search_text(text, where, limit, columns)
+
+    def rows_at(dataset, rowids, columns):
+        fetched.append(len(rowids))
+        return fetch_rows(dataset, rowids, columns)
+
+    monkeypatch.setattr(with_all, "full_text", full_text)
+    monkeypatch.setattr(index.lance, "rows_at", rows_at)
+    for principals in (["bob"], ["alice"], ["nobody"]):
+        for text in QUESTIONS:
+            fast, slow = top_and_exhaustive(with_all, text, principals, 10)
+            assert fast == slow
+    assert deeper and 0 < sum(fetched) < sum(deeper) / 2
+
+
 def test_an_outsider_ranks_as_if_hidden_chunks_did_not_exist_with_the_vector_index(stores):
     with_all, without = stores
     assert with_all.vector_partitions() == without.vector_partitions() is not None
@@ -183,10 +215,10 @@ def test_groups_resolve_container_refs_and_principals(stores):
 
 def test_scores_that_are_not_whole_table_bm25_are_refused():
     table = pa.table({"id": ["a", "b"], "terms": pa.array([[1], [1, 2]], pa.list_(pa.int64())),
-                      "_score": pa.array([5.0, 1.0], pa.float32())})
+                      "_score": pa.array([5.0, 1.0], pa.float32()), "_rowid": pa.array([0, 1], pa.uint64())})
     stats = CorpusStats(10, 2.0)
     with pytest.raises(OrderMismatch):
-        visible_top(lambda limit: table, ["w1"], np.array([2]), np.array([2]), stats, stats, 1)
+        visible_top(lambda limit, columns: table, lambda rowids: table, ["w1"], np.array([2]), np.array([2]), stats, stats, 1)
 
 
 def test_a_full_text_index_that_drifted_from_the_table_is_built_again(tmp_path, monkeypatch):
