@@ -40,14 +40,18 @@ def partitions_for(public: int) -> int:
     return max(16, round(math.sqrt(public)))
 
 
-def nprobes_for(partitions: int, visible: int | None) -> int:
-    """Partitions to read so that a caller who may read `visible` chunks (None: all) meets
-    about `TARGET_ROWS` of them; all of them (exact search) below `EXACT_BELOW`."""
+def nprobes_for(partitions: int, visible: int | None, total: int) -> int:
+    """Partitions to read for a caller who may read `visible` of the `total` chunks (None:
+    all): `NPROBES` for everything; for less, enough that they meet about `TARGET_ROWS`
+    of their chunks and at least NPROBES * sqrt(total / visible), since their nearest
+    chunks lie deeper in the table's order; all of them (exact search) below
+    `EXACT_BELOW`."""
     if visible is None:
         return min(partitions, NPROBES)
     if visible < EXACT_BELOW:
         return partitions
-    return min(partitions, max(NPROBES, math.ceil(TARGET_ROWS * partitions / max(visible, 1))))
+    share = math.ceil(NPROBES * math.sqrt(total / max(visible, 1)))
+    return min(partitions, max(share, math.ceil(TARGET_ROWS * partitions / max(visible, 1))))
 
 
 def id_rank(chunk_id: str) -> int:
