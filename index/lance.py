@@ -333,7 +333,7 @@ class LanceStore:
         partitions = self.vector_partitions()
         visible = None if scope is None or scope.visible is None else scope.visible.chunks
         if partitions is not None:
-            nearest["nprobes"] = vector_index.nprobes_for(partitions, visible, self.dataset.count_rows())
+            nearest["nprobes"] = vector_index.nprobes_for(partitions, visible)
         found = self.dataset.to_table(
             columns=["id", "_distance"], nearest=nearest, filter=where, prefilter=True, with_row_id=True
         )

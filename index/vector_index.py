@@ -31,6 +31,7 @@ MIN_PUBLIC = 1_000
 PER_PARTITION = 64  # training vectors per centroid
 ITERATIONS = 10
 NPROBES = 32
+RESTRICTED_NPROBES = 48
 TARGET_ROWS = 6_000  # visible rows a search should find in the partitions it reads
 EXACT_BELOW = 20_000
 
@@ -40,18 +41,18 @@ def partitions_for(public: int) -> int:
     return max(16, round(math.sqrt(public)))
 
 
-def nprobes_for(partitions: int, visible: int | None, total: int) -> int:
-    """Partitions to read for a caller who may read `visible` of the `total` chunks (None:
-    all): `NPROBES` for everything; for less, enough that they meet about `TARGET_ROWS`
-    of their chunks and at least NPROBES * sqrt(total / visible), since their nearest
-    chunks lie deeper in the table's order; all of them (exact search) below
-    `EXACT_BELOW`."""
+def nprobes_for(partitions: int, visible: int | None) -> int:
+    """Partitions to read for a caller who may read `visible` chunks (None: all):
+    `NPROBES` for everything; for part of the table at least `RESTRICTED_NPROBES` (their
+    nearest chunks lie deeper in the table's order) and enough that they meet about
+    `TARGET_ROWS` of their chunks; all of them (exact search) below `EXACT_BELOW`.
+    Nothing here depends on what the caller may not read: a count that grew with the
+    hidden share would let hidden chunks decide which partitions are read."""
     if visible is None:
         return min(partitions, NPROBES)
     if visible < EXACT_BELOW:
         return partitions
-    share = math.ceil(NPROBES * math.sqrt(total / max(visible, 1)))
-    return min(partitions, max(share, math.ceil(TARGET_ROWS * partitions / max(visible, 1))))
+    return min(partitions, max(RESTRICTED_NPROBES, math.ceil(TARGET_ROWS * partitions / max(visible, 1))))
 
 
 def id_rank(chunk_id: str) -> int:

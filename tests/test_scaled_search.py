@@ -177,9 +177,9 @@ def test_a_caller_who_may_read_little_gets_exact_vector_search(stores, monkeypat
     with_all, _ = stores
     monkeypatch.setattr(vector_index, "EXACT_BELOW", 20_000)
     partitions = with_all.vector_partitions()
-    assert vector_index.nprobes_for(partitions, 19_999, 10**6) == partitions
-    assert vector_index.nprobes_for(partitions, None, 10**6) < partitions
-    assert vector_index.nprobes_for(100, 250_000, 10**6) == 2 * vector_index.NPROBES
+    assert vector_index.nprobes_for(partitions, 19_999) == partitions
+    assert vector_index.nprobes_for(partitions, None) < partitions
+    assert vector_index.nprobes_for(100, 250_000) == vector_index.RESTRICTED_NPROBES > vector_index.NPROBES
     scope = with_all.scope(["bob"])
     where = filter_sql(Query(text="x"), scope.sql)
     for seed in range(5):
