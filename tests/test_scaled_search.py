@@ -148,6 +148,21 @@ def test_an_outsider_ranks_as_if_hidden_chunks_did_not_exist_with_the_vector_ind
             assert mine and not {h for h, _ in mine} & {c.id for c in SECRET}
 
 
+def test_an_outsider_reading_few_partitions_ranks_as_if_hidden_chunks_did_not_exist(stores, monkeypatch):
+    """With few partitions read, which ones are read must not depend on the hidden chunks
+    (a probe count growing with the hidden share would)."""
+    with_all, without = stores
+    monkeypatch.setattr(vector_index, "NPROBES", 3)
+    monkeypatch.setattr(vector_index, "RESTRICTED_NPROBES", 4)
+    monkeypatch.setattr(vector_index, "TARGET_ROWS", 10)
+    assert vector_index.nprobes_for(with_all.vector_partitions(), with_all.scope(["bob"]).visible.chunks) == 4
+    vectors = np.random.default_rng(10).normal(size=(8, DIMENSIONS)).astype(np.float32)
+    for vector in vectors:
+        query = Query(text="w1", mode="vector", k=20, principals=["bob"])
+        mine = [(h.chunk_id, round(h.score, 6)) for h in with_all.search(query, vector)]
+        assert mine == [(h.chunk_id, round(h.score, 6)) for h in without.search(query, vector)]
+
+
 def test_filters_apply_within_the_visible_ranking(stores):
     with_all, without = stores
     for filters in ({"containers": ["bobs"]}, {"containers": ["general"], "kinds": ["message"]}):
