@@ -301,7 +301,6 @@ class LanceStore:
 
         Each half ranks chunks by id and row id alone; the rows of the fused top `k` are
         then read once, which costs less than reading every candidate of both halves."""
-        dataset = self.dataset
         scope = None if query.principals is None else self.scope(query.principals)
         where = filter_sql(query, None if scope is None else scope.sql)
         depth = max(query.k * 3, 30)
@@ -316,7 +315,7 @@ class LanceStore:
             vector_rows = self.pool().submit(searches[0])
             text_rows = searches[1]()
             ranked = [vector_rows.result(), text_rows]
-        return hits(dataset, fuse(ranked, query.k))
+        return hits(self.dataset, fuse(ranked, query.k))
 
     def pool(self) -> ThreadPoolExecutor:
         """A thread for the vector half of a hybrid search, which runs beside the text half
