@@ -9,11 +9,11 @@ import pyarrow as pa
 import pytest
 
 from index import vector_index
-from index.bm25 import CorpusStats, tokens
+from index.bm25 import CorpusStats, bm25, tokens
 from index.lance import LanceStore, Scope
 from index.records import Query
 from index.sql import filter_sql
-from index.text_topk import OrderMismatch, visible_top
+from index.text_topk import OrderMismatch, most_visible, visible_top
 from transforms.embed import DIMENSIONS
 from transforms.records import Chunk
 
@@ -255,3 +255,26 @@ def test_a_full_text_index_that_drifted_from_the_table_is_built_again(tmp_path, 
     where = filter_sql(Query(text="w1 w2 w3"), scope.sql)
     fast, slow = top_and_exhaustive(store, "w1 w2 w3", ["bob"], 10)
     assert fast == slow and store._text_top(tokens("w1 w2 w3"), scope.visible, where, 10)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_visible_bound_holds_for_any_chunk_and_is_no_looser_than_the_idf_ratio(seed):
+    """M(s) bounds the visible score of every chunk whose whole-table score is at most s,
+    whatever its term frequencies and length, is at most the older bound F * s * max v / w,
+    and grows with s."""
+    rng = np.random.default_rng(seed)
+    terms = int(rng.integers(1, 9))
+    table_weight = rng.uniform(0.1, 6.0, terms)
+    visible_weight = table_weight * rng.uniform(0.0, 1.6, terms)
+    table_length, visible_length = rng.uniform(5, 60), rng.uniform(5, 60)
+    factor = max(1.0, visible_length / table_length)
+    most = most_visible(visible_weight, table_weight, factor)
+    tf = rng.integers(0, 40, (4000, terms)) * (rng.random((4000, terms)) < 0.5)
+    lengths = tf.sum(axis=1) + rng.integers(0, 300, 4000)
+    table_score = bm25(tf, lengths.astype(float), table_weight, table_length)
+    visible_score = bm25(tf, lengths.astype(float), visible_weight, visible_length)
+    assert np.all(visible_score <= most(table_score) * (1 + 1e-12) + 1e-12)
+    older = factor * table_score * np.max(visible_weight / table_weight)
+    assert np.all(most(table_score) <= older * (1 + 1e-12) + 1e-12)
+    budgets = np.linspace(0, table_weight.sum() * 3, 50)
+    assert np.all(np.diff(most(budgets)) >= -1e-12)
