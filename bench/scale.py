@@ -179,10 +179,10 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
         for name, caller in (("trusted", None), ("restricted", who)):
             scope = None if caller is None else store.scope(caller)
             where = filter_sql(Query(text=text), None if scope is None else scope.sql)
-            found = {r["id"] for r in store._vector(vector, scope, where, 10)}
+            found = {r["_rowid"] for r in store._vector(vector, scope, where, 10)}
             nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
-            exact = store.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True)
-            truth = set(exact.column("id").to_pylist())
+            exact = store.dataset.to_table(columns=["_distance"], nearest=nearest, filter=where, prefilter=True, with_row_id=True)
+            truth = set(exact.column("_rowid").to_pylist())
             recall[name].append(len(found & truth) / max(len(truth), 1))
     result: dict = {"chunks": store.count(), "questions": len(questions), "serving_rss_mb": serving_rss}
     for name, values in seconds.items():

@@ -180,10 +180,10 @@ def test_vector_index_recall_against_exact_search(stores):
         where = filter_sql(Query(text="x"), None if scope is None else scope.sql)
         for _ in range(10):
             vector = (CENTERS[rng.integers(len(CENTERS))] + rng.normal(0, 0.3, DIMENSIONS)).astype(np.float32)
-            approximate = {r["id"] for r in with_all._vector(vector, scope, where, 10)}
+            approximate = {r["_rowid"] for r in with_all._vector(vector, scope, where, 10)}
             nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
-            exact = with_all.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True)
-            truth = set(exact.column("id").to_pylist())
+            exact = with_all.dataset.to_table(columns=["id"], nearest=nearest, filter=where, prefilter=True, with_row_id=True)
+            truth = set(exact.column("_rowid").to_pylist())
             found.append(len(approximate & truth) / len(truth))
     assert np.mean(found) >= 0.95
 
@@ -201,9 +201,9 @@ def test_a_caller_who_may_read_little_gets_exact_vector_search(stores, monkeypat
         vector = np.random.default_rng(seed).normal(size=DIMENSIONS).astype(np.float32)
         found = with_all._vector(vector, scope, where, 10)
         nearest = {"column": "vector", "q": vector, "k": 10, "use_index": False}
-        exact = with_all.dataset.to_table(columns=["id", "_distance"], nearest=nearest, filter=where, prefilter=True)
+        exact = with_all.dataset.to_table(columns=["_distance"], nearest=nearest, filter=where, prefilter=True, with_row_id=True)
         assert [r["_distance"] for r in found] == pytest.approx(exact.column("_distance").to_pylist(), rel=1e-4)
-        assert len({r["id"] for r in found} & set(exact.column("id").to_pylist())) >= 9
+        assert len({r["_rowid"] for r in found} & set(exact.column("_rowid").to_pylist())) >= 9
 
 
 def test_group_tables_of_another_version_are_not_used(tmp_path):
