@@ -279,15 +279,27 @@ class LanceStore:
 
     def optimize(self) -> None:
         """Compact fragments, bring the indexes up to date (the full-text index built again
-        when its scores have drifted from the table's BM25), give the table its vector index
-        when it qualifies, and derive the ACL group tables."""
+        when its scores have drifted from the table's BM25, new vectors assigned to the
+        vector index's public-trained partitions), give the table its vector index when it
+        qualifies, and derive the ACL group tables.
+
+        LanceDB's own `optimize` is not used: it re-partitions the vector index as it adds
+        rows (splitting a partition by k-means over all its vectors), so chunks a caller
+        cannot read would decide which partitions they search."""
         if self.count() == 0:
             return
         for name in self.missing_indexes():
             column = name.removesuffix("_idx")
             self.table.create_index(column, config=index_config(column))
-        self.table.optimize(cleanup_older_than=KEEP_VERSIONS)
         self._wrote()
+        self.dataset.optimize.compact_files()
+        self._wrote()
+        self.dataset.optimize.optimize_indices(index_names=[f"{column}_idx" for column in INDEXED])
+        self._wrote()
+        vector_index.absorb(self.dataset)
+        self._wrote()
+        self.dataset.cleanup_old_versions(older_than=KEEP_VERSIONS)
+        self.table.checkout_latest()
         if not full_text_current(self.dataset):
             self.table.create_index(FTS_COLUMN, config=index_config(FTS_COLUMN), replace=True)
             self._wrote()

@@ -34,6 +34,8 @@ NPROBES = 32
 RESTRICTED_NPROBES = 48
 TARGET_ROWS = 6_000  # visible rows a search should find in the partitions it reads
 EXACT_BELOW = 20_000
+MAX_DELTAS = 4  # index deltas of added rows searched apart before they are merged
+RETRAIN_GROWTH = 2  # train again once the public chunks would give this many times the partitions
 
 
 def partitions_for(public: int) -> int:
@@ -88,19 +90,35 @@ def kmeans(vectors: np.ndarray, clusters: int, iterations: int = ITERATIONS) -> 
 
 def ensure_index(dataset: Any, public_sql: str) -> int | None:
     """Give the chunks `dataset` its vector index when it has enough public chunks (those
-    under `public_sql`: readable by every caller) and none yet; return its number of
-    partitions (None: no index, searches are exact)."""
+    under `public_sql`: readable by every caller), and train it again once they have grown
+    to `RETRAIN_GROWTH` times the partitions it has (a store that grows by ingest would
+    otherwise keep the few partitions of its first index, each ever larger, and every
+    search would read more); return its number of partitions (None: no index, searches
+    are exact). Both decisions count public chunks alone."""
     existing = partitions_of(dataset)
-    if existing is not None:
-        return existing
     public = dataset.count_rows(filter=public_sql)
     if public < MIN_PUBLIC:
-        return None
+        return existing
     partitions = partitions_for(public)
+    if existing is not None and partitions < RETRAIN_GROWTH * existing:
+        return existing
     sample = public_sample(dataset, public_sql, partitions * PER_PARTITION, public)
     centroids = kmeans(sample, min(partitions, len(sample)))
     dataset.create_index("vector", "IVF_FLAT", name=NAME, metric="l2", ivf_centroids=centroids, replace=True)
     return len(centroids)
+
+
+def absorb(dataset: Any) -> None:
+    """Index the rows added since the vector index was built in a delta of its own, on the
+    same centroids (each row goes to its nearest one), and merge the deltas once there are
+    more than `MAX_DELTAS`: neither moves a centroid (Lance's default merge of new rows can
+    split a partition by k-means over every vector in it, hidden ones too)."""
+    if partitions_of(dataset) is None:
+        return
+    dataset.optimize.optimize_indices(index_names=[NAME], num_indices_to_merge=0)
+    refreshed = dataset.checkout_version(dataset.latest_version)
+    if refreshed.stats.index_stats(NAME)["num_indices"] > MAX_DELTAS:
+        refreshed.optimize.optimize_indices(index_names=[NAME], num_indices_to_merge=MAX_DELTAS + 1)
 
 
 def partitions_of(dataset: Any) -> int | None:

@@ -278,3 +278,50 @@ def test_the_visible_bound_holds_for_any_chunk_and_is_no_looser_than_the_idf_rat
     assert np.all(most(table_score) <= older * (1 + 1e-12) + 1e-12)
     budgets = np.linspace(0, table_weight.sum() * 3, 50)
     assert np.all(np.diff(most(budgets)) >= -1e-12)
+
+
+def test_the_vector_index_is_trained_again_as_the_public_chunks_grow(tmp_path, monkeypatch):
+    """An index trained when the store was small gets the partitions of its size once its
+    public chunks would give twice as many, and not on every optimize before that."""
+    monkeypatch.setattr(vector_index, "MIN_PUBLIC", 100)
+    store = make_store(tmp_path, corpus(300, ["*"], "early", 5, CENTERS) + corpus(2000, ["slack:channel:CS"], "hidden", 6, CENTERS))
+    assert store.vector_partitions() == vector_index.partitions_for(300)
+    more = corpus(1000, ["*"], "later", 7, CENTERS)
+    store.replace_groups({c.group_id for c in more}, set(), more)
+    store.optimize()
+    assert store.vector_partitions() == vector_index.partitions_for(1300) >= 2 * vector_index.partitions_for(300)
+    few = corpus(100, ["*"], "last", 8, CENTERS)
+    store.replace_groups({c.group_id for c in few}, set(), few)
+    store.optimize()
+    assert store.vector_partitions() == vector_index.partitions_for(1300)
+    vector = CENTERS[0] / np.linalg.norm(CENTERS[0])
+    found = store._vector(vector.astype(np.float32), None, None, 10)
+    nearest = {"column": "vector", "q": vector.astype(np.float32), "k": 10, "use_index": False}
+    exact = store.dataset.to_table(columns=["_distance"], nearest=nearest, with_row_id=True)
+    assert len({r["_rowid"] for r in found} & set(exact.column("_rowid").to_pylist())) >= 9
+
+
+def test_an_outsider_ranks_as_if_hidden_chunks_did_not_exist_after_the_store_grew(tmp_path, monkeypatch):
+    """Rows added after the vector index was built go to its public-trained partitions, in
+    deltas merged without moving a centroid: a store grown by several syncs, hidden chunks
+    among them, ranks an outsider reading few partitions as one that never held them."""
+    monkeypatch.setattr(vector_index, "MIN_PUBLIC", 100)
+    monkeypatch.setattr(vector_index, "EXACT_BELOW", 0)
+    monkeypatch.setattr(vector_index, "MAX_DELTAS", 1)
+    monkeypatch.setattr(vector_index, "RESTRICTED_NPROBES", 2)
+    monkeypatch.setattr(vector_index, "TARGET_ROWS", 10)
+    syncs = [(corpus(400, ["*"], f"public{n}", 20 + n, CENTERS), corpus(1500, ["slack:channel:CS"], f"hidden{n}", 30 + n, CENTERS)) for n in range(3)]
+    with_hidden = make_store(tmp_path / "with", syncs[0][0] + syncs[0][1])
+    without = make_store(tmp_path / "without", syncs[0][0])
+    partitions = with_hidden.vector_partitions()
+    for public, hidden in syncs[1:]:
+        for store, rows in ((with_hidden, public + hidden), (without, public)):
+            store.replace_groups({c.group_id for c in rows}, set(), rows)
+            store.optimize()
+    assert with_hidden.vector_partitions() == without.vector_partitions() == partitions
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        vector = (CENTERS[rng.integers(len(CENTERS))] + rng.normal(0, 0.3, DIMENSIONS)).astype(np.float32)
+        query = Query(text="x", k=10, mode="vector", principals=["bob"])
+        mine = [(h.chunk_id, round(h.score, 6)) for h in with_hidden.search(query, vector)]
+        assert mine == [(h.chunk_id, round(h.score, 6)) for h in without.search(query, vector)]
