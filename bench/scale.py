@@ -18,6 +18,10 @@ server holding that store:
   sampled principals;
 - recall@10 of the vector search against exact search under the same filters, trusted
   and restricted (the first 30 questions);
+- the baseline of the same run: LanceDB's full-text index alone (each question analyzed,
+  no filter, `limit` 30, best of the same repeats), `fts_floor_p50_ms`, and the hybrid
+  p50s over it (`*_p50_over_floor`), which move less than milliseconds when the machine
+  runs faster or slower;
 - that the restricted top-k text ranking equals scoring every visible candidate, and, on
   the 10x store, that a restricted caller's text, vector and hybrid results equal those
   on a store built without what that caller may not read;
@@ -55,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from index.acl_groups import acl_group
-from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore, open_dataset
+from index.lance import CONTAINER_SCHEMA, CONTAINERS, FTS_COLUMN, TABLE, LanceStore, open_dataset
 
 SIGMA = 0.02
 EQUIVALENCE_FACTOR = 10
@@ -150,6 +154,7 @@ def quantiles(values: list[float]) -> tuple[float, float]:
 def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
     """Search latencies, recall and memory of a server process holding the store (peak
     memory as of the end of the searches, before the checks that read far more)."""
+    from index.bm25 import tokens
     from index.records import Query
     from index.sql import filter_sql
     from transforms.query_embed import QueryEmbedder
@@ -174,6 +179,17 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
                     best = min(best, time.perf_counter() - began)
                 seconds.setdefault(f"{name}_{mode}", []).append(best)
     serving_rss = peak_rss_mb()
+    floor = []
+    for text in questions:
+        analyzed = {"query": " ".join(tokens(text)), "columns": [FTS_COLUMN]}
+        if not analyzed["query"]:
+            continue
+        best = float("inf")
+        for _ in range(repeats):
+            began = time.perf_counter()
+            store.dataset.to_table(columns=["_rowid"], full_text_query=analyzed, limit=30)
+            best = min(best, time.perf_counter() - began)
+        floor.append(best)
     for n, (text, vector) in enumerate(zip(questions[:RECALL_QUESTIONS], vectors, strict=False)):
         who = principals[n % len(principals)]
         for name, caller in (("trusted", None), ("restricted", who)):
@@ -187,6 +203,9 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
     result: dict = {"chunks": store.count(), "questions": len(questions), "serving_rss_mb": serving_rss}
     for name, values in seconds.items():
         result[f"{name}_p50_ms"], result[f"{name}_p95_ms"] = quantiles(values)
+    result["fts_floor_p50_ms"] = quantiles(floor)[0]
+    for name in ("trusted_hybrid", "restricted_hybrid"):
+        result[f"{name}_p50_over_floor"] = result[f"{name}_p50_ms"] / result["fts_floor_p50_ms"]
     result["vector_recall_at_10"] = statistics.mean(recall["restricted"])
     result["trusted_vector_recall_at_10"] = statistics.mean(recall["trusted"])
     result["vector_index_partitions"] = store.vector_partitions()
