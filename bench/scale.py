@@ -57,9 +57,10 @@ import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from fts_floor import best_seconds, index_alone
 
 from index.acl_groups import acl_group
-from index.lance import CONTAINER_SCHEMA, CONTAINERS, FTS_COLUMN, TABLE, LanceStore, open_dataset
+from index.lance import CONTAINER_SCHEMA, CONTAINERS, TABLE, LanceStore, open_dataset
 
 SIGMA = 0.02
 EQUIVALENCE_FACTOR = 10
@@ -172,24 +173,11 @@ def measure(path: Path, questions: list[str], repeats: int, seed: int) -> dict:
         for mode in ("text", "vector", "hybrid"):
             for name, caller in (("trusted", None), ("restricted", who)):
                 query = Query(text=text, k=10, mode=mode, principals=caller)
-                best = float("inf")
-                for _ in range(repeats):
-                    began = time.perf_counter()
-                    store.search(query, vector)
-                    best = min(best, time.perf_counter() - began)
+                best = best_seconds(lambda query=query, vector=vector: store.search(query, vector), repeats)
                 seconds.setdefault(f"{name}_{mode}", []).append(best)
     serving_rss = peak_rss_mb()
-    floor = []
-    for text in questions:
-        analyzed = {"query": " ".join(tokens(text)), "columns": [FTS_COLUMN]}
-        if not analyzed["query"]:
-            continue
-        best = float("inf")
-        for _ in range(repeats):
-            began = time.perf_counter()
-            store.dataset.to_table(columns=["_rowid"], full_text_query=analyzed, limit=30)
-            best = min(best, time.perf_counter() - began)
-        floor.append(best)
+    analyzed = [" ".join(tokens(text)) for text in questions]
+    floor = [best_seconds(lambda t=t: index_alone(store.dataset, t, 30).to_table(), repeats) for t in analyzed if t]
     for n, (text, vector) in enumerate(zip(questions[:RECALL_QUESTIONS], vectors, strict=False)):
         who = principals[n % len(principals)]
         for name, caller in (("trusted", None), ("restricted", who)):
