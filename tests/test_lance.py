@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from index.lance import DERIVED, TABLE, LanceStore, Scope
+from index.lance import DERIVED, TABLE, LanceStore, Scope, rows_at
 from index.records import Query
 from index.sql import filter_sql
 from transforms.embed import DIMENSIONS
@@ -62,7 +62,10 @@ def text_scores(store: LanceStore, text: str, exhaustive: bool = False, **filter
     if scope is not None and exhaustive:
         scope = Scope(scope.sql, None)
     rows = store._text(query, scope, filter_sql(query, None if scope is None else scope.sql), 1000)
-    return [(r["id"], r["_score"]) for r in rows]
+    if not rows:
+        return []
+    ids = rows_at(store.dataset, [r["_rowid"] for r in rows], ["id"]).column("id").to_pylist()
+    return [(i, r["_score"]) for i, r in zip(ids, rows, strict=True)]
 
 
 @pytest.mark.parametrize("text", QUESTIONS)
